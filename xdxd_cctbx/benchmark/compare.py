@@ -1,0 +1,104 @@
+"""Compare a solution with a reference model: emma matching with allowed origin shifts."""
+from __future__ import annotations
+
+import dataclasses
+import logging
+
+logger = logging.getLogger(__name__)
+
+MATCH_TOLERANCE = 0.5  # Angstrom: the project's fixed match criterion
+
+
+@dataclasses.dataclass
+class ModelComparison:
+    """Outcome of matching a solution's non-H atoms against a reference's."""
+
+    n_reference: int
+    n_solution: int
+    n_matched: int  # reference atoms with a unique partner within the tolerance
+    n_element_agree: int  # of those, partners of the same element
+    rmsd: float | None  # over matched pairs, Angstrom
+    tolerance: float = MATCH_TOLERANCE
+    inverted: bool = False
+
+    @property
+    def matched_fraction(self) -> float:
+        return self.n_matched / self.n_reference if self.n_reference else 0.0
+
+    @property
+    def match(self) -> bool:
+        """Every reference non-H atom has a partner within the tolerance."""
+        return self.n_reference > 0 and self.n_matched == self.n_reference
+
+    @property
+    def match_strict(self) -> bool:
+        """``match`` and every partner has the reference atom's element."""
+        return self.match and self.n_element_agree == self.n_reference
+
+    def as_dict(self) -> dict:
+        return {
+            "match": self.match,
+            "match_strict": self.match_strict,
+            "n_reference": self.n_reference,
+            "n_solution": self.n_solution,
+            "n_matched": self.n_matched,
+            "n_element_agree": self.n_element_agree,
+            "matched_fraction": round(self.matched_fraction, 4),
+            "rmsd": None if self.rmsd is None else round(self.rmsd, 4),
+            "tolerance": self.tolerance,
+        }
+
+    def __repr__(self):
+        rms = "n/a" if self.rmsd is None else f"{self.rmsd:.3f} A"
+        return (f"ModelComparison({self.n_matched}/{self.n_reference} matched within {self.tolerance} A, "
+                f"{self.n_element_agree} same element, rmsd {rms})")
+
+
+def non_hydrogen(xray_structure):
+    return xray_structure.select(~xray_structure.hd_selection())
+
+
+def compare_structures(reference, solution, tolerance: float = MATCH_TOLERANCE) -> ModelComparison:
+    """Match non-H atoms of ``solution`` onto ``reference`` (cctbx xray.structures).
+
+    Allowed origin shifts and the enantiomorph are searched by emma; the match
+    with the most reference atoms within ``tolerance`` wins (ties: lower rmsd).
+    Pairs are unique. Both structures must be in the same space group setting.
+    """
+    from cctbx import euclidean_model_matching as emma
+
+    ref = non_hydrogen(reference)
+    sol = non_hydrogen(solution)
+    n_ref, n_sol = ref.scatterers().size(), sol.scatterers().size()
+    if n_ref == 0 or n_sol == 0:
+        return ModelComparison(n_ref, n_sol, 0, 0, None, tolerance)
+    sol = sol.customized_copy(crystal_symmetry=ref.crystal_symmetry())
+    ref_model = _emma_model(ref)
+    sol_model = _emma_model(sol)
+    matches = emma.model_matches(
+        ref_model, sol_model, tolerance=max(1.0, 2 * tolerance),
+        models_are_diffraction_index_equivalent=True,
+        break_if_match_with_no_singles=True,
+    ).refined_matches
+    best = ModelComparison(n_ref, n_sol, 0, 0, None, tolerance)
+    ref_elements = [sc.element_symbol() or sc.scattering_type for sc in ref.scatterers()]
+    sol_elements = [sc.element_symbol() or sc.scattering_type for sc in sol.scatterers()]
+    for m in matches:
+        distances = [m.calculate_shortest_dist(pair) for pair in m.pairs]
+        close = [(pair, d) for pair, d in zip(m.pairs, distances) if d < tolerance]
+        n = len(close)
+        if n == 0:
+            continue
+        rms = (sum(d * d for _, d in close) / n) ** 0.5
+        if n > best.n_matched or (n == best.n_matched and best.rmsd is not None and rms < best.rmsd):
+            agree = sum(1 for (i, j), _ in close if ref_elements[i] == sol_elements[j])
+            best = ModelComparison(n_ref, n_sol, n, agree, rms, tolerance,
+                                   inverted=m.rt.r.determinant() < 0)
+    return best
+
+
+def _emma_model(xs):
+    from cctbx import euclidean_model_matching as emma
+
+    positions = [emma.position(f"{i}", sc.site) for i, sc in enumerate(xs.scatterers())]
+    return emma.model(xs.crystal_symmetry().special_position_settings(), positions)
