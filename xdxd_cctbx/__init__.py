@@ -54,18 +54,7 @@ def _load_in_safe_order() -> None:
 
 _load_in_safe_order()
 
-from xdxd_cctbx.errors import XdxdError, InputError  # noqa: E402
+from xdxd_cctbx.errors import InputError, SolveError, XdxdError  # noqa: E402
+from xdxd_cctbx.solver import SolveResult, solve  # noqa: E402
 
-__all__ = ["solve", "XdxdError", "InputError", "__version__"]
-
-
-def __getattr__(name):
-    if name == "solve":
-        from xdxd_cctbx.solve import solve
-
-        return solve
-    if name == "SolveResult":
-        from xdxd_cctbx.solve import SolveResult
-
-        return SolveResult
-    raise AttributeError(name)
+__all__ = ["solve", "SolveResult", "XdxdError", "InputError", "SolveError", "__version__"]

@@ -102,3 +102,32 @@ def _emma_model(xs):
 
     positions = [emma.position(f"{i}", sc.site) for i, sc in enumerate(xs.scatterers())]
     return emma.model(xs.crystal_symmetry().special_position_settings(), positions)
+
+
+def compare_model_files(reference_path: str, solution_path: str, *, tolerance: float = MATCH_TOLERANCE,
+                        reference_block: str | None = None, solution_block: str | None = None) -> ModelComparison:
+    """``compare_structures`` on two model files (CIF or SHELX); PATH:BLOCK names a CIF block."""
+    from xdxd_cctbx.errors import InputError
+    from xdxd_cctbx.io.model_files import read_model_file
+
+    structures = []
+    for path, block in ((reference_path, reference_block), (solution_path, solution_block)):
+        if block is None and ":" in path and not _exists(path):
+            path, block = path.rsplit(":", 1)
+        model = read_model_file(path, block=block)
+        if model.xray_structure is None:
+            raise InputError(f"{path} holds no atoms: give a model with atoms")
+        structures.append(model.xray_structure)
+    ref, sol = structures
+    if ref.space_group().type().number() != sol.space_group().type().number():
+        raise InputError(f"the models are in different space groups ({ref.space_group_info()} and "
+                         f"{sol.space_group_info()}): compare models in the same setting")
+    if not ref.unit_cell().is_similar_to(sol.unit_cell(), relative_length_tolerance=0.05, absolute_angle_tolerance=3):
+        raise InputError("the models' unit cells differ: compare models of the same crystal")
+    return compare_structures(ref, sol, tolerance=tolerance)
+
+
+def _exists(path: str) -> bool:
+    import os
+
+    return os.path.exists(path)

@@ -99,3 +99,37 @@ def hkl_line_precision_ok(array) -> bool:
     """SHELX F8.2 fields hold values below 1e5; True when the array fits."""
     top = max(abs(x) for x in array.data()) if array.size() else 0.0
     return top < 99999.0 and not math.isnan(top)
+
+
+def simulate_from_model_file(model_path: str, prefix: str, params, *, block=None, hydrogens=True,
+                             overwrite=False) -> list[str]:
+    """Write PREFIX.hkl + PREFIX.ins simulated from the atoms of ``model_path``."""
+    import os
+
+    from xdxd_cctbx.errors import InputError
+    from xdxd_cctbx.io.model_files import read_model_file
+    from xdxd_cctbx.io.model_writers import write_atomically
+    from xdxd_cctbx.io.shelx_files import hklf4_text, ins_header_text, unit_cell_content_of
+
+    model = read_model_file(model_path, block=block)
+    if model.xray_structure is None:
+        raise InputError(f"{model_path} holds no atoms: xdxd.simulate needs a model with atoms")
+    xs = model.xray_structure
+    if not hydrogens:
+        xs = xs.select(~xs.hd_selection())
+    paths = [prefix + ".hkl", prefix + ".ins"]
+    if not overwrite:
+        for p in paths:
+            if os.path.exists(p):
+                raise InputError(f"{p} exists: set output.overwrite=True or choose another output.prefix")
+    i_obs = simulate_intensities(
+        xs, params.d_min, seed=params.seed, noise=params.noise, mean_counts=params.mean_counts,
+        background=params.background, b_extra=params.b_extra, u_iso_default=params.u_iso_default,
+        scale=params.scale, completeness=params.completeness)
+    content = unit_cell_content_of(model.xray_structure)
+    title = f"{os.path.basename(prefix)} simulated by xdxd_cctbx to {params.d_min:g} A (seed {params.seed})"
+    ins_text = ins_header_text(xs.crystal_symmetry(), content, title, model.wavelength or 0.71073)
+    hkl_text = hklf4_text(i_obs)
+    write_atomically(paths[0], hkl_text)
+    write_atomically(paths[1], ins_text)
+    return paths
