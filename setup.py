@@ -25,7 +25,7 @@ setup(
         "numpy",
     ],
     extras_require={
-        "test": ["pytest"],
+        "test": ["pytest", "matplotlib", "rdkit"],
         "molecule": ["rdkit"],
         "plots": ["matplotlib"],
     },
@@ -34,6 +34,7 @@ setup(
             "xdxd.solve=xdxd_cctbx.command_line.solve:run",
             "xdxd.simulate=xdxd_cctbx.command_line.simulate:run",
             "xdxd.compare=xdxd_cctbx.command_line.compare:run",
+            "xdxd.benchmark=xdxd_cctbx.command_line.benchmark:run",
         ],
     },
 )

@@ -14,8 +14,13 @@ def run_console_program(program_class, args=None) -> int:
     from xdxd_cctbx.errors import XdxdError
 
     _connect_library_logging()
+    args = list(sys.argv[1:] if args is None else args)
+    missing = _missing_files(args)
+    if missing:
+        print(f"Sorry: file not found: {missing[0]} (check the path)", file=sys.stderr)
+        return 1
     try:
-        run_program(program_class=program_class, args=list(sys.argv[1:] if args is None else args),
+        run_program(program_class=program_class, args=args,
                     custom_process_arguments=getattr(program_class, "custom_process_arguments", None))
     except (Sorry, XdxdError) as e:
         message = " ".join(str(e).split())
@@ -27,6 +32,18 @@ def run_console_program(program_class, args=None) -> int:
     except SystemExit as e:  # argparse / --help / --show-defaults
         return e.code if isinstance(e.code, int) else (0 if e.code is None else 1)
     return 0
+
+
+FILE_EXTENSIONS = (".hkl", ".cif", ".mtz", ".fcf", ".ins", ".res", ".eff", ".phil", ".params")
+
+
+def _missing_files(args) -> list:
+    """Positional arguments that name a data/model file which does not exist."""
+    import os
+
+    return [a for a in args if "=" not in a and not a.startswith("-")
+            and os.path.splitext(a.split(":")[0])[1].lower() in FILE_EXTENSIONS
+            and not os.path.exists(a) and not os.path.exists(a.rsplit(":", 1)[0])]
 
 
 def _connect_library_logging():
