@@ -98,10 +98,22 @@ def prepare_reflections(miller_array, d_min: float | None = None, d_max: float |
     return PreparedData(i_obs=i_obs, f_obs=f_obs, e_obs=e_obs, d_min=f_obs.d_min(), r_int=r_int)
 
 
-def normalised_amplitudes(f_obs, reflections_per_bin: int = 100):
-    """|E| by quasi-normalisation in resolution shells (epsilon factors included)."""
+def normalised_amplitudes(f_obs, reflections_per_bin: int = 50):
+    """|E| with E^2 = (F^2/epsilon) / <F^2/epsilon> in resolution shells of equal count.
+
+    Epsilon (the statistical weight of special reflection classes) is divided
+    out, so <E^2> = 1 in every shell.
+    """
+    import numpy as np
+    from cctbx.array_family import flex
+
     f = f_obs.discard_sigmas()
-    n_bins = max(1, min(20, f.size() // reflections_per_bin))
-    f.setup_binner(n_bins=n_bins)
-    e = f.quasi_normalize_structure_factors()
-    return e
+    f_sq_eps = (f.data().as_numpy_array() ** 2) / f.epsilons().data().as_numpy_array()
+    d_star_sq = f.d_star_sq().data().as_numpy_array()
+    order = np.argsort(d_star_sq)
+    n_bins = max(1, min(30, f.size() // reflections_per_bin))
+    e_sq = np.empty_like(f_sq_eps)
+    for chunk in np.array_split(order, n_bins):
+        mean = f_sq_eps[chunk].mean()
+        e_sq[chunk] = f_sq_eps[chunk] / mean if mean > 0 else 0.0
+    return f.customized_copy(data=flex.double(np.sqrt(e_sq)))

@@ -5,7 +5,7 @@ import re
 
 from xdxd_cctbx.errors import InputError
 
-_TOKEN = re.compile(r"^([A-Z][a-z]?)(\d*\.?\d*)$")
+_TOKEN = re.compile(r"^([A-Za-z][A-Za-z]?)(\d*\.?\d*)$")
 
 
 def normalise_element(symbol: str) -> str:

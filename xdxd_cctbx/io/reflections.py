@@ -81,9 +81,11 @@ def _check_hkl_lines(path):
                 continue
             try:
                 h, k, l = int(line[0:4]), int(line[4:8]), int(line[8:12])
-                float(line[12:20]), float(line[20:28])
+                values = float(line[12:20]), float(line[20:28])
             except ValueError:
                 raise InputError(f"{name} line {number} is not a SHELX reflection (3I4,2F8.2): '{line.rstrip()[:40]}'")
+            if not all(math.isfinite(v) for v in values):
+                raise InputError(f"{name} contains NaN or infinite values: remove those reflections")
             if h == k == l == 0:
                 break
             n_good += 1
