@@ -39,7 +39,11 @@ def _load_in_safe_order() -> None:
     extensions_before_torch = torch_first or (
         "torch" not in sys.modules and _cctbx_extensions_loaded()
     )
-    import boost_adaptbx.boost.python  # noqa: F401  (must precede torch)
+    try:
+        import boost_adaptbx.boost.python  # noqa: F401  (must precede torch)
+    except ImportError:
+        # torch-only machines (GPU training): the sf engine and trainer need no cctbx.
+        logger.info("cctbx not installed: only the torch parts of xdxd_cctbx are usable")
     import torch
 
     if extensions_before_torch:
