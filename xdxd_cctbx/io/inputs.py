@@ -59,19 +59,19 @@ def load_inputs(params_input) -> ProgramInputs:
     model = read_model_file(p.model, block=p.cif_block) if p.model else None
     cs = model.crystal_symmetry if model is not None else None
     if p.unit_cell is not None or p.space_group is not None:
-        cs = crystal.symmetry(
-            unit_cell=p.unit_cell if p.unit_cell is not None else (cs.unit_cell() if cs else None),
-            space_group_info=p.space_group if p.space_group is not None else (cs.space_group_info() if cs else None))
-    if cs is not None and (cs.unit_cell() is None or cs.space_group_info() is None):
-        raise InputError("incomplete symmetry: give both unit_cell= and space_group= (or a model file)")
-    if cs is not None:
-        try:
-            cs = crystal.symmetry(unit_cell=cs.unit_cell(), space_group_info=cs.space_group_info(),
-                                  assert_is_compatible_unit_cell=True)
-        except AssertionError:
+        unit_cell = p.unit_cell if p.unit_cell is not None else (cs.unit_cell() if cs else None)
+        sg_info = p.space_group if p.space_group is not None else (cs.space_group_info() if cs else None)
+        if unit_cell is None or sg_info is None:
+            raise InputError("incomplete symmetry: give both unit_cell= and space_group= (or a model file)")
+        if not sg_info.group().is_compatible_unit_cell(unit_cell):
             raise InputError(
-                f"the unit cell {cs.unit_cell().parameters()} is incompatible with space group "
-                f"{cs.space_group_info()}: check CELL/LATT/SYMM or unit_cell=/space_group=")
+                f"the unit cell {unit_cell.parameters()} is incompatible with space group "
+                f"{sg_info}: check CELL/LATT/SYMM or unit_cell=/space_group=")
+        cs = crystal.symmetry(unit_cell=unit_cell, space_group_info=sg_info)
+    elif cs is not None and not cs.space_group().is_compatible_unit_cell(cs.unit_cell()):
+        raise InputError(
+            f"the unit cell {cs.unit_cell().parameters()} is incompatible with space group "
+            f"{cs.space_group_info()}: check CELL/LATT/SYMM or unit_cell=/space_group=")
     reflections = read_reflections(p.reflections, cs, p.reflections_type)
     if cs is None:
         cs = reflections.crystal_symmetry()
