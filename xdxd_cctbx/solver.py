@@ -160,8 +160,11 @@ def solve(reflections, composition=None, params=None, *, z=None, method=None, d_
     if not candidates:
         raise SolveError(f"{params.method} produced no candidate model")
     best = _refine_best(candidates, data, params)
+    from xdxd_cctbx.io.assemble import assemble_molecules
+
     result = SolveResult(
-        method=params.method, xray_structure=best.refinement.xray_structure, refinement=best.refinement,
+        method=params.method, xray_structure=assemble_molecules(best.refinement.xray_structure),
+        refinement=best.refinement,
         candidates=candidates, data=data, unit_cell_content=content, seconds=time.time() - t0,
         seed=params.seed)
     logger.info("%s", result)

@@ -58,6 +58,35 @@ def non_hydrogen(xray_structure):
     return xray_structure.select(~xray_structure.hd_selection())
 
 
+def major_component(xray_structure, distance: float = 1.3):
+    """Drop the minor site of modelled disorder: of two partially occupied atoms
+    closer than ``distance``, the one with lower occupancy (the later if equal)."""
+    from cctbx.array_family import flex
+
+    scatterers = xray_structure.scatterers()
+    partial = [i for i, sc in enumerate(scatterers) if sc.occupancy < 0.999]
+    if len(partial) < 2:
+        return xray_structure
+    drop = set()
+    for a, i in enumerate(partial):
+        for j in partial[a + 1:]:
+            if i in drop or j in drop:
+                continue
+            d = _min_sym_distance(xray_structure, scatterers[i].site, scatterers[j].site)
+            if d < distance:
+                drop.add(j if scatterers[i].occupancy >= scatterers[j].occupancy else i)
+    keep = flex.bool([i not in drop for i in range(scatterers.size())])
+    return xray_structure.select(keep)
+
+
+def _min_sym_distance(xray_structure, site_a, site_b) -> float:
+    from cctbx import sgtbx
+
+    info = sgtbx.min_sym_equiv_distance_info(
+        xray_structure.crystal_symmetry().special_position_settings().sym_equiv_sites(site_a), site_b)
+    return info.dist()
+
+
 def compare_structures(reference, solution, tolerance: float = MATCH_TOLERANCE) -> ModelComparison:
     """Match non-H atoms of ``solution`` onto ``reference`` (cctbx xray.structures).
 
@@ -67,7 +96,7 @@ def compare_structures(reference, solution, tolerance: float = MATCH_TOLERANCE) 
     """
     from cctbx import euclidean_model_matching as emma
 
-    ref = non_hydrogen(reference)
+    ref = major_component(non_hydrogen(reference))
     sol = non_hydrogen(solution)
     n_ref, n_sol = ref.scatterers().size(), sol.scatterers().size()
     if n_ref == 0 or n_sol == 0:
