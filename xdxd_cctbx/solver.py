@@ -29,6 +29,10 @@ n_refine = 3
 seed = 0
   .type = int
   .help = "Random seed: the same inputs and seed give the same answer"
+completion_cycles = 2
+  .type = int(value_min=0)
+  .help = "Difference-Fourier completion cycles after refinement (drop unsupported \
+           atoms, add difference peaks, reassign elements by density), kept when R1 drops"
 include scope xdxd_cctbx.data.prepare.master_phil_str
 include scope xdxd_cctbx.classical.charge_flipping.master_phil_str
 include scope xdxd_cctbx.refine.master_phil_str
@@ -159,7 +163,7 @@ def solve(reflections, composition=None, params=None, *, z=None, method=None, d_
     candidates = _find_candidates(params, data, content)
     if not candidates:
         raise SolveError(f"{params.method} produced no candidate model")
-    best = _refine_best(candidates, data, params)
+    best = _refine_best(candidates, data, params, content)
     from xdxd_cctbx.io.assemble import assemble_molecules
 
     result = SolveResult(
@@ -192,13 +196,15 @@ def _find_candidates(params, data, content) -> list:
     raise InputError(f"unknown method '{params.method}'")
 
 
-def _refine_best(candidates, data, params):
+def _refine_best(candidates, data, params, content):
     from xdxd_cctbx.refine import refine_structure
 
     for candidate in candidates[: params.n_refine]:
         try:
             candidate.refinement = refine_structure(
                 candidate.xray_structure, data.i_obs, params=params.refinement, d_min=data.d_min)
+            if params.completion_cycles:
+                _complete(candidate, data, params, content)
         except Exception as e:  # one failing candidate must not stop the others
             logger.warning("refinement of %s failed: %s", candidate.source, e)
         else:
@@ -209,3 +215,19 @@ def _refine_best(candidates, data, params):
     refined.sort(key=lambda c: c.refined_r1)
     candidates.sort(key=lambda c: (c.refinement is None, c.refined_r1, c.r1))
     return refined[0]
+
+
+def _complete(candidate, data, params, content):
+    """Difference-Fourier completion of a refined candidate, kept while R1 improves."""
+    from xdxd_cctbx.classical.charge_flipping import expected_atoms_per_asu
+    from xdxd_cctbx.classical.completion import complete_model
+    from xdxd_cctbx.refine import refine_structure
+
+    atoms_per_asu = expected_atoms_per_asu(content, data.f_obs.space_group())
+    for cycle in range(params.completion_cycles):
+        model = complete_model(data.f_obs, candidate.refinement.xray_structure, atoms_per_asu)
+        refinement = refine_structure(model, data.i_obs, params=params.refinement, d_min=data.d_min)
+        if refinement.r1 >= candidate.refinement.r1 - 0.002:
+            break
+        logger.info("completion cycle %d: R1 %.4f -> %.4f", cycle + 1, candidate.refinement.r1, refinement.r1)
+        candidate.refinement = refinement

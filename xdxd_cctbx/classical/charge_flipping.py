@@ -26,8 +26,12 @@ charge_flipping {
   recycling_cycles = 3
     .type = int
     .help = "Fourier recycling cycles (peaks from 2Fo-Fc maps) per model"
-  seed = 0
-    .type = int
+  n_trials = 4
+    .type = int(value_min=1)
+    .help = "Independent charge-flipping runs (new random phases) while no model fits"
+  good_r1 = 0.30
+    .type = float
+    .help = "Stop new trials once a model's R1 on |F| (before refinement) is below this"
 }
 """
 
@@ -179,17 +183,28 @@ def solve_by_charge_flipping(f_obs, unit_cell_content: dict, params, seed: int =
     atoms_per_asu = expected_atoms_per_asu(unit_cell_content, f_obs.space_group())
     if not atoms_per_asu:
         raise SolveError("the composition holds no non-H atoms: give SFAC/UNIT or composition=")
+    candidates: list[PeakModel] = []
+    for trial in range(params.n_trials):
+        candidates += _one_trial(f_obs, atoms_per_asu, params, seed + 1000 * trial, trial)
+        best = min((c.r1 for c in candidates), default=None)
+        logger.info("charge flipping trial %d: best R1 %s (%.1f s)", trial + 1,
+                    "n/a" if best is None else f"{best:.3f}", time.time() - t0)
+        if best is not None and best < params.good_r1:
+            break
+    if not candidates:
+        raise SolveError("charge flipping found no solution (no phase transition): the data may be too low in resolution")
+    candidates.sort(key=lambda c: c.r1)
+    return candidates
+
+
+def _one_trial(f_obs, atoms_per_asu, params, seed: int, trial: int) -> list[PeakModel]:
     solving = run_charge_flipping(f_obs, params, seed=seed)
     solutions = list(solving.f_calc_solutions)[: params.n_solutions]
-    logger.info("charge flipping: %d origin solutions in %.1f s (phase transition: %s)",
-                len(solutions), time.time() - t0, solving.had_phase_transition)
-    if not solutions:
-        raise SolveError("charge flipping found no solution (no phase transition): the data may be too low in resolution")
     candidates = []
     for k, (f_calc, shift, cc_peak_height) in enumerate(solutions):
         phased = f_obs.phase_transfer(f_calc)
         xs = peaks_to_structure(phased, f_obs.crystal_symmetry(), atoms_per_asu)
         xs, r1 = fourier_recycling(f_obs, xs, atoms_per_asu, params.recycling_cycles)
-        candidates.append(PeakModel(xs, r1, f"charge flipping solution {k + 1} (cc peak {cc_peak_height:.2f})"))
-    candidates.sort(key=lambda c: c.r1)
+        candidates.append(PeakModel(
+            xs, r1, f"charge flipping trial {trial + 1} solution {k + 1} (cc peak {cc_peak_height:.2f})"))
     return candidates
