@@ -97,6 +97,7 @@ class SolveResult:
             "n_reflections": self.data.n_reflections,
             "completeness": round(self.data.completeness(), 4),
             "n_atoms": self.xray_structure.scatterers().size(),
+            "n_non_h_atoms": int((~self.xray_structure.hd_selection()).count(True)),
             "n_candidates": len(self.candidates),
             "seconds": round(self.seconds, 2),
             "seed": self.seed,
@@ -164,6 +165,7 @@ def solve(reflections, composition=None, params=None, *, z=None, method=None, d_
     if not candidates:
         raise SolveError(f"{params.method} produced no candidate model")
     best = _refine_best(candidates, data, params, content)
+    _add_riding_hydrogens(best, data, params, content)
     from xdxd_cctbx.io.assemble import assemble_molecules
 
     result = SolveResult(
@@ -215,6 +217,25 @@ def _refine_best(candidates, data, params, content):
     refined.sort(key=lambda c: c.refined_r1)
     candidates.sort(key=lambda c: (c.refinement is None, c.refined_r1, c.r1))
     return refined[0]
+
+
+def _add_riding_hydrogens(candidate, data, params, content):
+    """Place H on the chosen model (count from the composition) and refine them riding."""
+    from xdxd_cctbx.refine import refine_structure
+
+    n_h = content.get("H", 0) + content.get("D", 0)
+    if not n_h or not params.refinement.riding_hydrogens:
+        return
+    try:
+        final = refine_structure(candidate.refinement.xray_structure, data.i_obs, params=params.refinement,
+                                 d_min=data.d_min,
+                                 n_hydrogens_per_asu=n_h / data.i_obs.space_group().order_z())
+    except Exception as e:  # the model without H is still a valid answer
+        logger.warning("riding hydrogens not added: %s", e)
+        return
+    if final.r1 < candidate.refinement.r1:
+        logger.info("riding hydrogens: R1 %.4f -> %.4f", candidate.refinement.r1, final.r1)
+        candidate.refinement = final
 
 
 def _complete(candidate, data, params, content):

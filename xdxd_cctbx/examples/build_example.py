@@ -3,7 +3,7 @@
     python -m xdxd_cctbx.examples.build_example   (needs rdkit)
 
 Packs one RDKit conformer of a small drug-like molecule (paracetamol's graph, typed
-as a SMILES) into P2_1/c at about 19 A^3 per non-H atom with no short contacts,
+as a SMILES) into P2_1/c at about 20 A^3 per non-H atom with no short contacts,
 then simulates 0.9 A data with noise. Writes example_reference.cif (the answer),
 example.ins (cell, symmetry, SFAC/UNIT only) and example.hkl beside this file.
 """
@@ -49,7 +49,7 @@ def pack(seed: int = SEED, max_trials: int = 20000):
     elements, xyz = _molecule_cartesian(seed)
     heavy = np.array([e != "H" for e in elements])
     sg = sgtbx.space_group_info(SPACE_GROUP).group()
-    volume = 19.0 * heavy.sum() * sg.order_z()
+    volume = 20.0 * heavy.sum() * sg.order_z()
     for _ in range(max_trials):
         beta = rng.uniform(95, 110)
         ratios = rng.uniform(0.6, 1.6, size=3)
@@ -57,35 +57,39 @@ def pack(seed: int = SEED, max_trials: int = 20000):
         a, b, c = ratios * scale
         uc = uctbx.unit_cell((a, b, c, 90, beta, 90))
         frac = np.array(uc.fractionalization_matrix()).reshape(3, 3)
-        orth = np.array(uc.orthogonalization_matrix()).reshape(3, 3)
         sites = (frac @ (xyz @ _random_rotation(rng).T).T).T + rng.random(3)
-        if _min_contact(sites[heavy], sg, orth) > 3.2 and _min_contact(sites, sg, orth) > 2.1:
-            cs = crystal.symmetry(unit_cell=uc, space_group=sg)
-            xs = xray.structure(crystal_symmetry=cs)
-            counts: dict = {}
-            for e, site in zip(elements, sites):
-                counts[e] = counts.get(e, 0) + 1
-                u = 0.045 if e == "H" else 0.035
-                xs.add_scatterer(xray.scatterer(label=f"{e}{counts[e]}", site=tuple(site), u=u, scattering_type=e))
+        cs = crystal.symmetry(unit_cell=uc, space_group=sg)
+        xs = xray.structure(crystal_symmetry=cs)
+        counts: dict = {}
+        for e, site in zip(elements, sites):
+            counts[e] = counts.get(e, 0) + 1
+            u = 0.045 if e == "H" else 0.035
+            xs.add_scatterer(xray.scatterer(label=f"{e}{counts[e]}", site=tuple(site), u=u, scattering_type=e))
+        from cctbx.array_family import flex
+
+        if (_min_contact(xs, flex.bool(heavy.tolist())) > 3.0
+                and _min_contact(xs, flex.bool([True] * len(elements))) > 2.0):
             return xs
     raise RuntimeError("no clash-free packing found")
 
 
-def _min_contact(sites, space_group, orth) -> float:
-    """Shortest distance between the molecule and its symmetry/lattice copies."""
+def _min_contact(xray_structure, selection) -> float:
+    """Shortest distance between selected atoms of the molecule and of its symmetry or
+    lattice copies (pairs related by the identity operator are intramolecular)."""
+    from cctbx import crystal
+
+    xs = xray_structure.select(selection)
+    table = crystal.pair_asu_table(xs.asu_mappings(buffer_thickness=4.0))
+    table.add_all_pairs(distance_cutoff=4.0)
     best = np.inf
-    own = sites @ orth.T
-    shifts = np.array([[i, j, k] for i in (-1, 0, 1) for j in (-1, 0, 1) for k in (-1, 0, 1)])
-    for op in space_group.all_ops():
-        r = np.array(op.r().as_double()).reshape(3, 3)
-        t = np.array(op.t().as_double())
-        images = sites @ r.T + t
-        for s in shifts:
-            if op.is_unit_mx() and not s.any():
-                continue
-            other = (images + s) @ orth.T
-            d = np.sqrt(((own[:, None, :] - other[None, :, :]) ** 2).sum(-1)).min()
-            best = min(best, d)
+    sites = xs.sites_frac()
+    uc = xs.unit_cell()
+    for i, pairs in enumerate(table.extract_pair_sym_table()):
+        for j, ops in pairs.items():
+            for op in ops:
+                if op.is_unit_mx():
+                    continue
+                best = min(best, uc.distance(sites[i], op * sites[j]))
     return best
 
 

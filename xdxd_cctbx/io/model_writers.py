@@ -182,10 +182,28 @@ def _unit_cell_content(xray_structure, unit_cell_content: Optional[Mapping[str, 
 # ----------------------------------------------------------------------------
 # SHELX .res
 
+def _riding_blocks(xray_structure, riding) -> Dict[int, Any]:
+    """pivot i_seq -> riding group (duck-typed: pivot, hydrogens, afix, u_multiplier)."""
+    if riding is None:
+        return {}
+    n = xray_structure.scatterers().size()
+    blocks = {}
+    for g in getattr(riding, "groups", riding):
+        if not (0 <= g.pivot < n and all(0 <= h < n for h in g.hydrogens)):
+            raise InputError("riding hydrogens: atom index out of range for this structure")
+        blocks[g.pivot] = g
+    return blocks
+
+
 def format_res(xray_structure, *, title: str, wavelength: float = 0.71073,
                refinement=None, unit_cell_content: Optional[Mapping[str, float]] = None,
-               labels: Optional[Sequence[str]] = None) -> str:
-    """The text of a SHELX .res file (see ``write_res``)."""
+               labels: Optional[Sequence[str]] = None, riding=None) -> str:
+    """The text of a SHELX .res file (see ``write_res``).
+
+    riding: riding H groups (``refine.hydrogens.HydrogenPlacement``; default
+    ``refinement.hydrogens``): each group's H atoms are written right after
+    their parent in an AFIX mn ... AFIX 0 block with U = -1.2 or -1.5.
+    """
     from cctbx import adptbx
 
     xs = xray_structure
@@ -236,37 +254,58 @@ def format_res(xray_structure, *, title: str, wavelength: float = 0.71073,
         labels = shelx_labels(xs)
     elif len(labels) != xs.scatterers().size():
         raise InputError("labels: one per scatterer is needed")
-    for label, sc in zip(labels, xs.scatterers()):
+    if riding is None and refinement is not None:
+        riding = getattr(refinement, "hydrogens", None)
+    blocks = _riding_blocks(xs, riding)
+    riding_h = {h for g in blocks.values() for h in g.hydrogens}
+    scatterers = xs.scatterers()
+
+    def atom_lines(i_seq: int, u_riding: Optional[float] = None) -> List[str]:
+        sc = scatterers[i_seq]
         el = _element(sc.scattering_type)
         if el not in sfac_index:
             raise InputError(f"atom {sc.label}: element {el} missing from unit_cell_content")
         x, y, z = sc.site
         sof = 10.0 + sc.weight()
-        head = f"{label:<4s} {sfac_index[el]:3d} {x:11.6f} {y:11.6f} {z:11.6f} {sof:11.5f}"
+        head = f"{labels[i_seq]:<4s} {sfac_index[el]:3d} {x:11.6f} {y:11.6f} {z:11.6f} {sof:11.5f}"
+        if u_riding is not None:
+            return [f"{head} {-u_riding:10.5f}"]
         if sc.flags.use_u_aniso():
             u11, u22, u33, u12, u13, u23 = adptbx.u_star_as_u_cif(uc, sc.u_star)
-            lines.append(f"{head} {u11:10.5f} {u22:10.5f} =")
-            lines.append(f"    {u33:10.5f} {u23:10.5f} {u13:10.5f} {u12:10.5f}")
-        else:
-            lines.append(f"{head} {max(sc.u_iso, 0.0):10.5f}")
+            return [f"{head} {u11:10.5f} {u22:10.5f} =",
+                    f"    {u33:10.5f} {u23:10.5f} {u13:10.5f} {u12:10.5f}"]
+        return [f"{head} {max(sc.u_iso, 0.0):10.5f}"]
+
+    for i_seq in range(scatterers.size()):
+        if i_seq in riding_h:
+            continue
+        lines.extend(atom_lines(i_seq))
+        group = blocks.get(i_seq)
+        if group is not None:
+            lines.append(f"AFIX {group.afix}")
+            for h in group.hydrogens:
+                lines.extend(atom_lines(h, u_riding=group.u_multiplier))
+            lines.append("AFIX 0")
     lines.append("HKLF 4")
     lines.append("END")
     return "\n".join(lines) + "\n"
 
 
 def write_res(path, xray_structure, *, title: str, wavelength: float = 0.71073,
-              refinement=None, unit_cell_content: Optional[Mapping[str, float]] = None
-              ) -> List[str]:
+              refinement=None, unit_cell_content: Optional[Mapping[str, float]] = None,
+              riding=None) -> List[str]:
     """Write a SHELX .res (readable by SHELXL, Olex2, ShelXle and cctbx).
 
     unit_cell_content: element -> atoms per cell for SFAC/UNIT (e.g. with H
     that the model lacks); default the model's own content. Labels longer
-    than 4 characters or clashing are renamed. Returns the labels written.
+    than 4 characters or clashing are renamed. Riding H (``riding``, default
+    ``refinement.hydrogens``) follow their parents in AFIX blocks. Returns the
+    labels written, in scatterer order.
     """
     labels = shelx_labels(xray_structure)
     text = format_res(xray_structure, title=title, wavelength=wavelength,
                       refinement=refinement, unit_cell_content=unit_cell_content,
-                      labels=labels)
+                      labels=labels, riding=riding)
     write_atomically(path, text)
     return labels
 

@@ -10,6 +10,13 @@ least-squares object, so smtbx's restraint weight normalisation
 (2 * objective / (n_obs - n_par)) follows the improving fit: restraints hold
 the model firmly while it is far off and let the data speak near convergence.
 With n_cycles = 0 the input model is only evaluated (R1, wR2, covariance).
+
+Hydrogen atoms (see ``xdxd_cctbx.refine.hydrogens``): given
+``n_hydrogens_per_asu`` and ``riding_hydrogens``, a model without H is refined
+first, then H atoms are placed on the refined model (C-H, then N/O-H up to
+the count), methyl and hydroxyl H turned to the difference density, and the
+refinement goes on with them riding on their parents (smtbx constraints).
+H atoms of the input model are kept fixed, or ride (``model_hydrogens``).
 """
 from __future__ import annotations
 
@@ -20,6 +27,7 @@ from dataclasses import dataclass, field
 from typing import Any, Dict, List, Optional, Sequence
 
 from xdxd_cctbx.errors import InputError, XdxdError
+from xdxd_cctbx.refine import hydrogens as hydrogen_tools
 from xdxd_cctbx.refine.geometry import (
     RestraintPair,
     auto_restraint_pairs,
@@ -77,8 +85,18 @@ refinement
     .expert_level = 2
   shift_tolerance = 0.001
     .type = float(value_min=0)
-    .help = "Converged when no site moves more than this (Angstrom) in a macro cycle"
+    .help = "Converged when no non-H site moves more than this (Angstrom) in a macro cycle"
     .expert_level = 2
+  riding_hydrogens = True
+    .type = bool
+    .help = "With a composition H count passed by the caller (n_hydrogens_per_asu), \
+             a model without H gets H atoms placed after a first refinement, and \
+             they ride on their parents (smtbx riding constraints, U_iso(H) 1.2 or \
+             1.5 times the parent's). False: no H are placed."
+  model_hydrogens = *fixed riding
+    .type = choice
+    .help = "H atoms already in the input model: kept where they are, or riding \
+             on their parents (those that fit no riding group stay fixed)"
 }
 """
 
@@ -117,6 +135,13 @@ class RefinementResult:
     restraint_rmsd: Optional[float] = None
     max_shift: float = 0.0
     wall_time: float = 0.0
+    hydrogens: Any = None  # hydrogens.HydrogenPlacement of the riding H (None: none ride)
+    r1_before_hydrogens: Optional[float] = None  # R1 of the stage without H, when H were placed
+
+    @property
+    def n_riding_hydrogens(self) -> int:
+        """H atoms riding on their parents in the output model."""
+        return 0 if self.hydrogens is None else self.hydrogens.n_hydrogens
 
     @property
     def data_to_parameter_ratio(self) -> float:
@@ -139,6 +164,8 @@ class RefinementResult:
             "n_cycles": self.n_cycles, "converged": self.converged, "d_min": self.d_min,
             "adp_mode": self.adp_mode, "restraint_rmsd": self.restraint_rmsd,
             "max_shift": self.max_shift, "wall_time": self.wall_time,
+            "n_riding_hydrogens": self.n_riding_hydrogens,
+            "r1_before_hydrogens": self.r1_before_hydrogens,
         }
 
     def __repr__(self) -> str:
@@ -149,7 +176,7 @@ class RefinementResult:
             f"n_refl={self.n_reflections}, n_par={self.n_parameters}, "
             f"n_restr={self.n_restraints} (rmsd {rmsd} A), "
             f"data/par={self.data_to_parameter_ratio:.1f}, adp={self.adp_mode}, "
-            f"d_min={self.d_min:.2f}, cycles={self.n_cycles}, "
+            f"d_min={self.d_min:.2f}, cycles={self.n_cycles}, H={self.n_riding_hydrogens}, "
             f"converged={self.converged}, max_shift={self.max_shift:.4f} A)"
         )
 
@@ -232,14 +259,21 @@ def _choose_adp_mode(params, d_min: float) -> str:
     return params.adp
 
 
-def _set_flags(xs, adp_mode: str, hydrogens_fixed: bool):
-    """Refine sites and U_iso of non-H atoms; returns the smtbx ADP constraints."""
+def _set_flags(xs, adp_mode: str, riding=None):
+    """Refine sites and U_iso of non-H atoms and riding H; returns (constraints, others).
+
+    The smtbx ADP constraints come first (riding U_iso refer to the group U),
+    then the riding-H constraints; ``others`` are riding groups smtbx cannot
+    constrain, re-idealised between macro cycles. H atoms outside riding
+    groups are fixed.
+    """
     from smtbx.refinement.constraints import adp as adp_constraints
 
     scatterers = xs.scatterers()
     is_h = [sc.element_symbol() in ("H", "D") for sc in scatterers]
-    for sc, h in zip(scatterers, is_h):
-        refined = not (h and hydrogens_fixed)
+    riding_h = set(riding.group_of()) if riding is not None else set()
+    for i_seq, (sc, h) in enumerate(zip(scatterers, is_h)):
+        refined = not h or i_seq in riding_h
         sc.flags.set_grad_site(refined)
         sc.flags.set_grad_u_iso(refined and adp_mode != "fixed")
     constraints = []
@@ -251,7 +285,24 @@ def _set_flags(xs, adp_mode: str, hydrogens_fixed: bool):
         for members in groups.values():
             if len(members) > 1:
                 constraints.append(adp_constraints.shared_u(members))
-    return constraints
+    others = []
+    if riding is not None and riding.groups:
+        h_constraints, others = hydrogen_tools.riding_constraints(
+            xs, riding, refine_u=adp_mode != "fixed")
+        constraints.extend(h_constraints)
+        for g in others:
+            for h in g.hydrogens:
+                scatterers[h].flags.set_grad_site(False)
+    return constraints, others
+
+
+def _prepare_flags_for_new_h(xs) -> None:
+    """Clear the grad flags _set_flags does not manage (fresh H atoms included)."""
+    for sc in xs.scatterers():
+        sc.flags.set_grad_u_aniso(False)
+        sc.flags.set_grad_occupancy(False)
+        sc.flags.set_grad_fp(False)
+        sc.flags.set_grad_fdp(False)
 
 
 def _restraints_manager(pairs: Sequence[RestraintPair]):
@@ -276,9 +327,12 @@ def _build_ls(xs, fo_sq_obs, pairs, constraints, params):
 
 
 def _max_site_shift(xs, sites_cart_before) -> float:
-    if sites_cart_before.size() == 0:
+    """Largest shift of a non-H site (A)."""
+    heavy = ~xs.hd_selection()
+    if heavy.count(True) == 0:
         return 0.0
-    return max(math.sqrt(d) for d in (xs.sites_cart() - sites_cart_before).dot())
+    shifts = (xs.sites_cart() - sites_cart_before).select(heavy).dot()
+    return max(math.sqrt(d) for d in shifts)
 
 
 def _same_pairs(a: Sequence[RestraintPair], b: Sequence[RestraintPair],
@@ -294,19 +348,80 @@ def _same_pairs(a: Sequence[RestraintPair], b: Sequence[RestraintPair],
     return True
 
 
+class _Stage:
+    """State carried through the macro cycles of one refinement."""
+
+    def __init__(self, pairs, regenerate: bool):
+        self.pairs = list(pairs)
+        self.regenerate = regenerate
+        self.n_done = 0
+        self.converged = False
+        self.max_shift = 0.0
+
+
+def _macro_cycles(xs, fo_sq_obs, stage: _Stage, constraints, others, params,
+                  n_cycles: int) -> None:
+    """Up to ``n_cycles`` LM iterations in macro cycles; updates ``xs`` and ``stage``."""
+    from scitbx.lstbx import normal_eqns_solving
+
+    n_done = 0
+    stage.converged = False
+    while n_done < n_cycles:
+        n_max = min(params.macro_cycle_length, n_cycles - n_done)
+        sites_before = xs.sites_cart()
+        ls = _build_ls(xs, fo_sq_obs, stage.pairs, constraints, params)
+        try:
+            iterations = normal_eqns_solving.levenberg_marquardt_iterations(
+                non_linear_ls=ls, n_max_iterations=n_max,
+                gradient_threshold=1e-8, step_threshold=1e-8)
+        except RuntimeError as exc:
+            raise XdxdError(f"least-squares refinement failed: {exc}") from exc
+        n_done += max(1, iterations.n_iterations)
+        if not all(math.isfinite(x) for site in xs.sites_frac() for x in site):
+            raise XdxdError("least-squares refinement diverged (non-finite coordinates)")
+        n_clamped = _clamp_u_iso(xs, params)
+        if others:
+            hydrogen_tools.reidealise(xs, others)
+        stage.max_shift = _max_site_shift(xs, sites_before)
+        new_pairs = stage.pairs
+        if stage.regenerate:
+            new_pairs = auto_restraint_pairs(xs, bond_sigma=params.bond_sigma,
+                                             angle_sigma=params.angle_sigma,
+                                             tolerance=params.bond_tolerance)
+        logger.debug("macro cycle: %d iterations, max shift %.4f A, %d U clamped, "
+                     "%d restraints", iterations.n_iterations, stage.max_shift,
+                     n_clamped, len(new_pairs))
+        stable = n_clamped == 0 and _same_pairs(stage.pairs, new_pairs)
+        stage.pairs = new_pairs
+        if stable and (stage.max_shift < params.shift_tolerance
+                       or iterations.n_iterations < n_max):
+            stage.converged = True
+            break
+    stage.n_done += n_done
+
+
+def _r1(xs, fo_sq_obs, pairs, constraints, params) -> float:
+    ls = _build_ls(xs, fo_sq_obs, pairs, constraints, params)
+    ls.build_up()
+    return ls.r1_factor(cutoff_factor=2.0)[0]
+
+
 def refine_structure(xray_structure, f_sq_obs, *, params=None,
                      restraint_pairs: Optional[Sequence] = None,
-                     d_min: Optional[float] = None) -> RefinementResult:
+                     d_min: Optional[float] = None,
+                     n_hydrogens_per_asu: Optional[float] = None) -> RefinementResult:
     """Refine sites and isotropic U of ``xray_structure`` against ``f_sq_obs``.
 
     f_sq_obs: merged F^2 miller array with sigmas in the structure's space group.
     params: the extracted ``refinement`` PHIL scope (defaults if None).
     restraint_pairs: (i_seq, j_seq, rt_mx_ji, ideal, sigma) distance restraints
     that replace the automatic ones. d_min: defaults to the data's.
-    The input structure is not modified; hydrogen atoms, if any, are kept fixed.
+    n_hydrogens_per_asu: H atoms per asymmetric unit from the composition; with
+    ``riding_hydrogens`` and a model without H, riding H are placed after a
+    first refinement (the output then has them after the non-H atoms, whose
+    order is kept). The input structure is not modified. H atoms already in
+    the model stay fixed or ride on their parents (``model_hydrogens``).
     """
-    from scitbx.lstbx import normal_eqns_solving
-
     t0 = time.time()
     params = _extract_params(params)
     if xray_structure.scatterers().size() == 0:
@@ -316,10 +431,16 @@ def refine_structure(xray_structure, f_sq_obs, *, params=None,
         d_min = fo_sq.d_min()
     xs = _prepare_structure(xray_structure, params)
     adp_mode = _choose_adp_mode(params, d_min)
-    n_h = sum(sc.element_symbol() in ("H", "D") for sc in xs.scatterers())
-    if n_h:
+    n_h = xs.hd_selection().count(True)
+    riding = None
+    if n_h and params.model_hydrogens == "riding":
+        riding = hydrogen_tools.describe_riding_hydrogens(xs)
+        logger.info("refinement: %d of %d hydrogen atoms ride, the others are kept fixed",
+                    riding.n_hydrogens, n_h)
+    elif n_h:
         logger.info("refinement: %d hydrogen atoms kept fixed", n_h)
-    constraints = _set_flags(xs, adp_mode, hydrogens_fixed=True)
+    place = (params.riding_hydrogens and not n_h and n_hydrogens_per_asu is not None)
+    constraints, others = _set_flags(xs, adp_mode, riding)
     fo_sq_obs = fo_sq.as_xray_observations()
 
     explicit = restraint_pairs is not None
@@ -334,41 +455,22 @@ def refine_structure(xray_structure, f_sq_obs, *, params=None,
     logger.info("refinement: %d reflections, d_min %.2f A, adp=%s, %d distance restraints%s",
                 fo_sq.size(), d_min, adp_mode, len(pairs), " (given)" if explicit else "")
 
-    n_done = 0
-    macro = 0
-    converged = False
-    max_shift = 0.0
-    regenerate = not explicit and params.restraints == "auto"
-    while n_done < params.n_cycles:
-        n_max = min(params.macro_cycle_length, params.n_cycles - n_done)
-        sites_before = xs.sites_cart()
-        ls = _build_ls(xs, fo_sq_obs, pairs, constraints, params)
-        try:
-            iterations = normal_eqns_solving.levenberg_marquardt_iterations(
-                non_linear_ls=ls, n_max_iterations=n_max,
-                gradient_threshold=1e-8, step_threshold=1e-8)
-        except RuntimeError as exc:
-            raise XdxdError(f"least-squares refinement failed: {exc}") from exc
-        n_done += max(1, iterations.n_iterations)
-        macro += 1
-        if not all(math.isfinite(x) for site in xs.sites_frac() for x in site):
-            raise XdxdError("least-squares refinement diverged (non-finite coordinates)")
-        n_clamped = _clamp_u_iso(xs, params)
-        max_shift = _max_site_shift(xs, sites_before)
-        new_pairs = pairs
-        if regenerate:
-            new_pairs = auto_restraint_pairs(xs, bond_sigma=params.bond_sigma,
-                                             angle_sigma=params.angle_sigma,
-                                             tolerance=params.bond_tolerance)
-        logger.debug("macro cycle %d: %d iterations, max shift %.4f A, %d U clamped, "
-                     "%d restraints", macro, iterations.n_iterations, max_shift,
-                     n_clamped, len(new_pairs))
-        stable = n_clamped == 0 and _same_pairs(pairs, new_pairs)
-        pairs = new_pairs
-        if stable and (max_shift < params.shift_tolerance
-                       or iterations.n_iterations < n_max):
-            converged = True
-            break
+    stage = _Stage(pairs, regenerate=not explicit and params.restraints == "auto")
+    _macro_cycles(xs, fo_sq_obs, stage, constraints, others, params, params.n_cycles)
+    r1_before = None
+    if place:
+        r1_before = _r1(xs, fo_sq_obs, stage.pairs, constraints, params)
+        xs, riding = hydrogen_tools.place_riding_hydrogens(
+            xs, n_hydrogens_per_asu=n_hydrogens_per_asu)
+        hydrogen_tools.orient_rotating_groups(xs, riding, fo_sq)
+        _prepare_flags_for_new_h(xs)
+        constraints, others = _set_flags(xs, adp_mode, riding)
+        n_more = params.n_cycles - stage.n_done
+        if params.n_cycles:
+            n_more = max(n_more, min(params.n_cycles, 4 * params.macro_cycle_length))
+        _macro_cycles(xs, fo_sq_obs, stage, constraints, others, params, n_more)
+    pairs, n_done, converged, max_shift = (stage.pairs, stage.n_done, stage.converged,
+                                           stage.max_shift)
     # Final evaluation at the output model (no step): statistics and covariance.
     ls = _build_ls(xs, fo_sq_obs, pairs, constraints, params)
     ls.build_up()
@@ -392,6 +494,8 @@ def refine_structure(xray_structure, f_sq_obs, *, params=None,
         covariance_matrix=covariance, restraint_pairs=list(pairs),
         restraint_rmsd=restraint_rms_deviation(xs, pairs), max_shift=max_shift,
         wall_time=time.time() - t0,
+        hydrogens=riding if riding is not None and riding.groups else None,
+        r1_before_hydrogens=r1_before,
     )
     logger.info("refinement: %r", result)
     return result
