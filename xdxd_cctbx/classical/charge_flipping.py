@@ -198,7 +198,12 @@ def solve_by_charge_flipping(f_obs, unit_cell_content: dict, params, seed: int =
 
 
 def _one_trial(f_obs, atoms_per_asu, params, seed: int, trial: int) -> list[PeakModel]:
-    solving = run_charge_flipping(f_obs, params, seed=seed)
+    try:
+        solving = run_charge_flipping(f_obs, params, seed=seed)
+    except (AssertionError, RuntimeError, ZeroDivisionError) as e:
+        # smtbx asserts on degenerate low-resolution data (e.g. empty normalisation bins)
+        logger.info("charge flipping trial %d failed inside smtbx: %s", trial + 1, e or type(e).__name__)
+        return []
     solutions = list(solving.f_calc_solutions)[: params.n_solutions]
     candidates = []
     for k, (f_calc, shift, cc_peak_height) in enumerate(solutions):
