@@ -1,0 +1,210 @@
+"""Known-molecule mode: parsing, input errors, special sites and a solve at 2.0 A."""
+import numpy as np
+import pytest
+
+import xdxd_cctbx  # noqa: F401  (import order)
+from xdxd_cctbx.errors import InputError
+from xdxd_cctbx.known_molecule import default_params, parse_molecule, place_molecules
+from xdxd_cctbx.known_molecule.molecules import (
+    check_cell_volume, formula, parse_molecules, resolve_copies, split_copies)
+
+NITROANILINE = "Nc1ccc(cc1)[N+](=O)[O-]"
+
+
+def _crystal(smiles, cell, space_group, seed=3, min_contact=3.1):
+    """A clash-free crystal of one RDKit conformer of ``smiles`` (non-H and H atoms)."""
+    from cctbx import crystal, xray
+    from rdkit import Chem
+    from rdkit.Chem import AllChem
+
+    mol = Chem.AddHs(Chem.MolFromSmiles(smiles))
+    AllChem.EmbedMolecule(mol, randomSeed=7)
+    AllChem.MMFFOptimizeMolecule(mol)
+    xyz = mol.GetConformer().GetPositions()
+    xyz -= xyz.mean(0)
+    elements = [a.GetSymbol() for a in mol.GetAtoms()]
+    heavy = np.array([e != "H" for e in elements])
+    cs = crystal.symmetry(unit_cell=cell, space_group_symbol=space_group)
+    frac_mx = np.array(cs.unit_cell().fractionalization_matrix()).reshape(3, 3)
+    rng = np.random.default_rng(seed)
+    for _ in range(2000):
+        q = rng.normal(size=4)
+        q /= np.linalg.norm(q)
+        w, x, y, z = q
+        rot = np.array([[1 - 2 * (y * y + z * z), 2 * (x * y - z * w), 2 * (x * z + y * w)],
+                        [2 * (x * y + z * w), 1 - 2 * (x * x + z * z), 2 * (y * z - x * w)],
+                        [2 * (x * z - y * w), 2 * (y * z + x * w), 1 - 2 * (x * x + y * y)]])
+        frac = (xyz @ rot.T) @ frac_mx.T + rng.random(3)
+        xs = xray.structure(crystal_symmetry=cs)
+        for k, (el, site) in enumerate(zip(elements, frac)):
+            xs.add_scatterer(xray.scatterer(label=f"{el}{k + 1}", site=tuple(site), u=0.03, scattering_type=el))
+        if _min_intermolecular(cs, frac[heavy]) > min_contact:
+            return xs
+    raise RuntimeError("no clash-free packing found")
+
+
+def _min_intermolecular(cs, frac):
+    """Shortest distance between the molecule and its symmetry/lattice images (A)."""
+    import itertools
+
+    orth = np.array(cs.unit_cell().orthogonalization_matrix()).reshape(3, 3)
+    best = 1e9
+    for op in cs.space_group().all_ops():
+        r = np.array(op.r().as_double()).reshape(3, 3)
+        t = np.array(op.t().as_double())
+        img = frac @ r.T + t
+        for shift in itertools.product((-2, -1, 0, 1, 2), repeat=3):
+            if op.is_unit_mx() and shift == (0, 0, 0):
+                continue
+            d = (frac[:, None] - img[None] - np.array(shift)) @ orth.T
+            best = min(best, float(np.linalg.norm(d, axis=-1).min()))
+    return best
+
+
+def _simulated(xs, d_min=2.0):
+    from xdxd_cctbx.data.prepare import prepare_reflections
+    from xdxd_cctbx.data.simulate import simulate_intensities
+
+    return prepare_reflections(simulate_intensities(xs, d_min, seed=2), d_min=d_min)
+
+
+def test_parse_smiles_formula_and_copies_prefix():
+    spec = parse_molecule("0.5*" + NITROANILINE)
+    assert spec.copies == 0.5
+    assert formula(spec.mol) == {"N": 2, "C": 6, "H": 6, "O": 2}
+    assert spec.n_heavy == 10
+    assert split_copies(1.5) == (1, 2)
+    assert split_copies(1 / 3) == (0, 3)
+
+
+def test_unparsable_smiles_message():
+    with pytest.raises(InputError) as err:
+        parse_molecule("C1CC(")
+    assert str(err.value) == (
+        "molecule M1: cannot parse 'C1CC(' as SMILES: check brackets, ring-closure digits and element "
+        "symbols, or give a .mol/.sdf/.xyz file")
+    with pytest.raises(InputError) as err:
+        parse_molecule("CC(C)(C)(C)C")
+    assert str(err.value).startswith("molecule M1: SMILES 'CC(C)(C)(C)C' is not a valid molecule (")
+    assert str(err.value).endswith("): fix the valences or charges")
+
+
+def test_formula_disagrees_with_unit():
+    specs = parse_molecules([NITROANILINE])
+    resolve_copies(specs, 4, {"C": 24, "H": 24, "N": 8, "O": 8})
+    assert specs[0].copies == 1.0
+    specs = parse_molecules([NITROANILINE])
+    resolve_copies(specs, 4, {"C": 12, "H": 12, "N": 4, "O": 4})
+    assert specs[0].copies == 0.5
+    specs = parse_molecules([NITROANILINE], copies=[1])
+    with pytest.raises(InputError) as err:
+        resolve_copies(specs, 4, {"C": 28, "H": 24, "N": 8, "O": 8})
+    assert str(err.value) == (
+        "the molecules (M1 x1, 4 symmetry operations) give C24 N8 O8 non-H atoms per cell but the cell "
+        "content (UNIT) says C28 N8 O8: check the SMILES, the copies per asymmetric unit and UNIT")
+
+
+def test_too_many_copies_for_the_cell():
+    specs = parse_molecules(["8*" + NITROANILINE])
+    with pytest.raises(InputError) as err:
+        check_cell_volume(specs, 4, 800.0)
+    assert str(err.value) == (
+        "too many atoms for the cell: M1 x8 per asymmetric unit gives 320 non-H atoms per cell (4 symmetry "
+        "operations), which need at least 2240 A^3 but the cell has 800 A^3: reduce the copies or check the "
+        "cell and space group")
+
+
+def test_bad_copies_and_missing_special_site():
+    with pytest.raises(InputError) as err:
+        split_copies(0.7, "O")
+    assert "not a whole number plus 1/2, 1/3, 1/4 or 1/6" in str(err.value)
+    from cctbx import sgtbx
+    from xdxd_cctbx.known_molecule.sites import special_sites
+
+    with pytest.raises(InputError) as err:
+        special_sites(sgtbx.space_group_info("P 21 21 21"), 2)
+    assert str(err.value) == (
+        "1/2 copies of a molecule need a special position of site-symmetry order 2, and P 21 21 21 has "
+        "none: check the copies per asymmetric unit and the space group")
+    assert len(special_sites(sgtbx.space_group_info("P 1 21/c 1"), 2)) == 4
+
+
+def test_place_molecules_input_errors_before_search():
+    xs = _crystal(NITROANILINE, (8.0, 7.0, 15.0, 90, 95, 90), "P 1 21/c 1")
+    data = _simulated(xs)
+    with pytest.raises(InputError, match="cannot parse 'C1CC\\(' as SMILES"):
+        place_molecules(data.f_obs, ["C1CC("])
+    with pytest.raises(InputError, match="too many atoms for the cell"):
+        place_molecules(data.f_obs, ["6*" + NITROANILINE])
+    with pytest.raises(InputError, match="cell content \\(UNIT\\) says"):
+        place_molecules(data.f_obs, [NITROANILINE], unit_cell_content={"C": 40, "N": 8, "O": 8})
+
+
+def test_solve_nitroaniline_p21c_at_2A():
+    from xdxd_cctbx.benchmark.compare import compare_structures
+
+    xs = _crystal(NITROANILINE, (8.0, 7.0, 15.0, 90, 95, 90), "P 1 21/c 1")
+    data = _simulated(xs)
+    params = default_params()
+    params.n_starts = 32
+    params.n_rounds = 1
+    params.n_conformers = 2
+    params.rf_orientations = 400
+    params.n_steps = 60
+    params.torsion_steps = 30
+    params.n_candidates = 3
+    params.n_refine = 1
+    params.max_seconds = 60
+    cands = place_molecules(data.f_obs, [NITROANILINE], unit_cell_content={"C": 24, "H": 24, "N": 8, "O": 8},
+                            params=params, i_obs=data.i_obs)
+    best = cands[0]
+    assert best.xray_structure.scatterers().size() == 10
+    assert best.correlation > 0.9
+    assert best.refinement is not None and best.r1 < 0.15
+    labels = [sc.label for sc in best.xray_structure.scatterers()]
+    assert sorted(labels) == sorted(best.molecules[0]["labels"]) and "O2" in labels
+    cmp = compare_structures(xs, best.xray_structure)
+    assert cmp.match, cmp
+
+
+def test_solve_on_inversion_centre():
+    """Half a centrosymmetric molecule per asymmetric unit (copies 0.5) in P-1."""
+    from xdxd_cctbx.benchmark.compare import compare_structures
+
+    smiles = "O=C1C=CC(=O)C=C1"  # p-benzoquinone, centrosymmetric
+    from cctbx import crystal, xray
+    from rdkit import Chem
+    from rdkit.Chem import AllChem
+
+    mol = Chem.AddHs(Chem.MolFromSmiles(smiles))
+    AllChem.EmbedMolecule(mol, randomSeed=1)
+    AllChem.MMFFOptimizeMolecule(mol)
+    xyz = mol.GetConformer().GetPositions()
+    xyz -= xyz.mean(0)
+    cs = crystal.symmetry(unit_cell=(5.5, 6.5, 7.0, 100, 95, 105), space_group_symbol="P -1")
+    frac_mx = np.array(cs.unit_cell().fractionalization_matrix()).reshape(3, 3)
+    ang = 0.7
+    rot = np.array([[1, 0, 0], [0, np.cos(ang), -np.sin(ang)], [0, np.sin(ang), np.cos(ang)]])
+    frac = (xyz @ rot.T) @ frac_mx.T + np.array([0.5, 0.0, 0.5])
+    xs = xray.structure(crystal_symmetry=cs)
+    seen = []
+    for atom, site in zip(mol.GetAtoms(), frac):
+        img = np.array([1.0, 0.0, 1.0]) - site  # inversion partner about (1/2, 0, 1/2)
+        if any(np.allclose((img - s + 0.5) % 1.0 - 0.5, 0, atol=0.05) for s in seen):
+            continue
+        seen.append(site)
+        xs.add_scatterer(xray.scatterer(label=f"{atom.GetSymbol()}{len(seen)}", site=tuple(site), u=0.03,
+                                        scattering_type=atom.GetSymbol()))
+    assert xs.select(xs.hd_selection() == False).scatterers().size() == 4  # noqa: E712
+    data = _simulated(xs)
+    params = default_params()
+    params.n_starts = 32
+    params.n_rounds = 1
+    params.n_conformers = 2
+    params.rf_orientations = 400
+    params.n_steps = 60
+    params.refine = False
+    cands = place_molecules(data.f_obs, [smiles], copies=[0.5], params=params)
+    best = cands[0]
+    assert best.xray_structure.scatterers().size() == 4
+    assert compare_structures(xs, best.xray_structure).match

@@ -1,0 +1,435 @@
+"""Batched placement of known molecules against normalised structure amplitudes.
+
+Each molecule copy is a rigid body (one conformer of an ensemble) with a
+rotation, a translation and, optionally, torsion angles about its rotatable
+bonds. Many poses (the batch) are optimised at once with Adam on
+
+    loss = 1 - corr(|E_obs|, |E_calc|) + clash_weight * clash
+
+where |E_calc| comes from :class:`xdxd_cctbx.sf.StructureFactorCalculator`
+normalised in the same resolution shells as |E_obs|, and ``clash`` is a soft
+hinge on short contacts between every atom and all symmetry copies of all
+atoms (minimum image), so molecules do not overlap their symmetry mates.
+Bodies on special positions (1/m copies) carry occupancy 1/m and their centroid
+is projected onto a Wyckoff position (:mod:`.sites`).
+
+Rotations: ``R = R(q) R0`` with q = normalise(1, v/2) and a per-pose base
+rotation R0 (re-based after every stage, so v stays small). Translations are
+Cartesian (Angstrom) centroid positions, turned fractional for the data.
+"""
+from __future__ import annotations
+
+import logging
+import math
+from dataclasses import dataclass
+from typing import List, Optional, Sequence
+
+import numpy as np
+import torch
+
+from xdxd_cctbx.known_molecule.conformers import ConformerSet, sample_torsion_angles
+from xdxd_cctbx.known_molecule.molecules import METALS
+from xdxd_cctbx.known_molecule.sites import SiteChoice, all_operations
+
+logger = logging.getLogger(__name__)
+
+HYDROGEN_BOND_ELEMENTS = frozenset("N O F".split())
+
+
+@dataclass
+class Body:
+    """One rigid body of the asymmetric unit (a molecule copy or a fragment of one)."""
+
+    conformers: ConformerSet
+    occupancy: float = 1.0
+    sites: Optional[List[SiteChoice]] = None  # None: general position
+    molecule_index: int = 0
+    copy_index: int = 0
+
+    @property
+    def n_atoms(self) -> int:
+        return self.conformers.n_atoms
+
+
+@dataclass
+class PoseBatch:
+    """B poses of all bodies. Lists run over bodies; tensors have batch first."""
+
+    conf: List[torch.Tensor]  # (B,) long
+    site: List[torch.Tensor]  # (B,) long (0 for general bodies)
+    base_rot: torch.Tensor  # (B,K,3,3)
+    rotvec: torch.Tensor  # (B,K,3)
+    trans: torch.Tensor  # (B,K,3) Cartesian, Angstrom
+    tors: List[torch.Tensor]  # (B,T_k)
+
+    @property
+    def size(self) -> int:
+        return int(self.trans.shape[0])
+
+    def select(self, idx) -> "PoseBatch":
+        idx = torch.as_tensor(idx, dtype=torch.long)
+        return PoseBatch([c[idx] for c in self.conf], [s[idx] for s in self.site],
+                         self.base_rot[idx].clone(), self.rotvec[idx].detach().clone(),
+                         self.trans[idx].detach().clone(), [t[idx].detach().clone() for t in self.tors])
+
+    @staticmethod
+    def cat(batches: Sequence["PoseBatch"]) -> "PoseBatch":
+        k = len(batches[0].conf)
+        return PoseBatch(
+            [torch.cat([b.conf[i] for b in batches]) for i in range(k)],
+            [torch.cat([b.site[i] for b in batches]) for i in range(k)],
+            torch.cat([b.base_rot for b in batches]), torch.cat([b.rotvec.detach() for b in batches]),
+            torch.cat([b.trans.detach() for b in batches]),
+            [torch.cat([b.tors[i].detach() for b in batches]) for i in range(k)])
+
+
+def quaternion_matrix(v: torch.Tensor) -> torch.Tensor:
+    """Rotation matrices (...,3,3) from q = normalise(1, v/2) (smooth, ~|v| radians)."""
+    q = torch.cat([torch.ones_like(v[..., :1]), 0.5 * v], dim=-1)
+    q = q / q.norm(dim=-1, keepdim=True)
+    w, x, y, z = q.unbind(-1)
+    return torch.stack([
+        1 - 2 * (y * y + z * z), 2 * (x * y - z * w), 2 * (x * z + y * w),
+        2 * (x * y + z * w), 1 - 2 * (x * x + z * z), 2 * (y * z - x * w),
+        2 * (x * z - y * w), 2 * (y * z + x * w), 1 - 2 * (x * x + y * y),
+    ], dim=-1).reshape(v.shape[:-1] + (3, 3))
+
+
+def random_rotations(n: int, gen: torch.Generator) -> torch.Tensor:
+    """Uniformly distributed rotation matrices (n,3,3), float64."""
+    q = torch.randn(n, 4, generator=gen, dtype=torch.float64)
+    q = q / q.norm(dim=1, keepdim=True)
+    w, x, y, z = q.unbind(-1)
+    return torch.stack([
+        1 - 2 * (y * y + z * z), 2 * (x * y - z * w), 2 * (x * z + y * w),
+        2 * (x * y + z * w), 1 - 2 * (x * x + z * z), 2 * (y * z - x * w),
+        2 * (x * z - y * w), 2 * (y * z + x * w), 1 - 2 * (x * x + y * y),
+    ], dim=-1).reshape(n, 3, 3)
+
+
+def apply_torsions(x: torch.Tensor, angles: torch.Tensor, axes: np.ndarray, masks: torch.Tensor) -> torch.Tensor:
+    """Rotate the moving side of each torsion of local coordinates x (B,n,3)."""
+    for j in range(len(axes)):
+        a, b = int(axes[j, 0]), int(axes[j, 1])
+        origin = x[:, a:a + 1, :]
+        u = x[:, b, :] - x[:, a, :]
+        u = (u / u.norm(dim=-1, keepdim=True).clamp_min(1e-6)).unsqueeze(1)
+        p = x - origin
+        c = torch.cos(angles[:, j]).view(-1, 1, 1)
+        s = torch.sin(angles[:, j]).view(-1, 1, 1)
+        rotated = p * c + torch.cross(u.expand_as(p), p, dim=-1) * s + u * (u * p).sum(-1, keepdim=True) * (1 - c)
+        x = x + masks[j].view(1, -1, 1) * (rotated - p)
+    return x
+
+
+def shell_bins(d_star_sq: np.ndarray, per_bin: int = 60, max_bins: int = 20) -> np.ndarray:
+    """Resolution-shell index of each reflection (equal counts)."""
+    n = len(d_star_sq)
+    n_bins = int(max(1, min(max_bins, n // per_bin)))
+    order = np.argsort(d_star_sq)
+    bins = np.empty(n, dtype=np.int64)
+    bins[order] = (np.arange(n) * n_bins) // n
+    return bins
+
+
+def normalise_intensities(i_over_eps: np.ndarray, bins: np.ndarray) -> np.ndarray:
+    """E^2 = (I/eps) / <I/eps>_shell."""
+    n_bins = int(bins.max()) + 1
+    sums = np.bincount(bins, weights=i_over_eps, minlength=n_bins)
+    counts = np.bincount(bins, minlength=n_bins)
+    mean = sums / np.maximum(counts, 1)
+    return i_over_eps / np.maximum(mean[bins], 1e-30)
+
+
+class PlacementProblem:
+    """Data, symmetry and bodies fixed during a search; computes poses' losses."""
+
+    def __init__(self, f_obs, bodies: List[Body], *, clash_weight: float = 1.0,
+                 dtype: torch.dtype = torch.float32, b_iso: float = 2.0) -> None:
+        from xdxd_cctbx.sf import StructureFactorCalculator, SymmetryOperators
+
+        self.bodies = bodies
+        self.dtype = dtype
+        self.clash_weight = clash_weight
+        self.unit_cell = f_obs.unit_cell()
+        self.space_group_info = f_obs.space_group_info()
+        sg = f_obs.space_group()
+        hkl = np.array(f_obs.indices(), dtype=np.int64)
+        eps = np.array(f_obs.epsilons().data(), dtype=np.float64)
+        f = np.maximum(np.array(f_obs.data(), dtype=np.float64), 0.0)
+        self.bins = shell_bins(np.array(f_obs.d_star_sq().data(), dtype=np.float64))
+        e_obs = np.sqrt(normalise_intensities(f * f / eps, self.bins))
+        self.e_obs = torch.tensor(e_obs, dtype=dtype)
+        self.e_obs_centred = self.e_obs - self.e_obs.mean()
+        self.n_bins = int(self.bins.max()) + 1
+        self.bins_t = torch.tensor(self.bins)
+        self.bin_counts = torch.bincount(self.bins_t, minlength=self.n_bins).to(dtype).clamp_min(1)
+        self.inv_eps = torch.tensor(1.0 / eps, dtype=dtype)
+        elements = [el for b in bodies for el in b.conformers.elements]
+        self.elements = elements
+        types = sorted(set(elements))
+        ops = SymmetryOperators.from_space_group(sg)
+        self.calc = StructureFactorCalculator(hkl, self.unit_cell.parameters(), ops, types)
+        self.type_index = self.calc.type_index(elements)
+        self.weights = torch.tensor([b.occupancy for b in bodies for _ in range(b.n_atoms)], dtype=dtype)
+        self.active = torch.ones(len(elements), dtype=dtype)
+        self.b_iso = float(b_iso)
+        orth = np.array(self.unit_cell.orthogonalization_matrix(), dtype=np.float64).reshape(3, 3)
+        self.orth = torch.tensor(orth, dtype=dtype)
+        self.frac_mx = torch.tensor(np.linalg.inv(orth), dtype=dtype)
+        rots, trs = all_operations(sg)
+        self.op_rot = torch.tensor(rots, dtype=dtype)
+        self.op_tr = torch.tensor(trs, dtype=dtype)
+        self.identity_op = int(np.where(np.all(np.abs(rots - np.eye(3)) < 1e-6, axis=(1, 2))
+                                        & np.all(np.abs(trs) < 1e-6, axis=1))[0][0])
+        self._setup_bodies()
+        self._setup_clash()
+
+    # -- set-up -------------------------------------------------------------
+    def _setup_bodies(self) -> None:
+        self.offsets = np.cumsum([0] + [b.n_atoms for b in self.bodies])
+        self.conf_coords = [torch.tensor(b.conformers.coords, dtype=self.dtype) for b in self.bodies]
+        self.tors_axes, self.tors_masks, self.far = [], [], []
+        for b in self.bodies:
+            cs = b.conformers
+            axes = np.array([[t.a, t.b] for t in cs.torsions], dtype=np.int64).reshape(-1, 2)
+            masks = torch.zeros(len(cs.torsions), cs.n_atoms, dtype=self.dtype)
+            for j, t in enumerate(cs.torsions):
+                masks[j, torch.as_tensor(t.moving)] = 1.0
+            self.tors_axes.append(axes)
+            self.tors_masks.append(masks)
+            thr = np.minimum(2.6, cs.far_min - 0.2) if len(cs.far_pairs) else np.zeros(0)
+            self.far.append((torch.as_tensor(cs.far_pairs), torch.tensor(thr, dtype=self.dtype)))
+        self.site_w = []
+        for b in self.bodies:
+            if b.sites:
+                self.site_w.append((torch.tensor(np.array([s.w_matrix for s in b.sites]), dtype=self.dtype),
+                                    torch.tensor(np.array([s.w_shift for s in b.sites]), dtype=self.dtype)))
+            else:
+                self.site_w.append(None)
+
+    def _setup_clash(self) -> None:
+        el = self.elements
+        n = len(el)
+        metal = np.array([e in METALS for e in el])
+        hb = np.array([e in HYDROGEN_BOND_ELEMENTS for e in el])
+        thr = np.full((n, n), 2.8)
+        thr[hb[:, None] & hb[None, :]] = 2.4
+        thr[metal[:, None] | metal[None, :]] = 1.8
+        self.clash_thr = torch.tensor(thr, dtype=self.dtype)
+        body_of = np.concatenate([[k] * b.n_atoms for k, b in enumerate(self.bodies)])
+        self.same_body = torch.tensor(body_of[:, None] == body_of[None, :])
+        self.body_of = body_of
+        n_ops = self.op_rot.shape[0]
+        # for bodies on special sites: (n_sites, n_ops) True where the op maps the site onto itself
+        self.site_excl = []
+        for b in self.bodies:
+            if b.sites:
+                m = torch.zeros(len(b.sites), n_ops, dtype=torch.bool)
+                for i, s in enumerate(b.sites):
+                    m[i, torch.as_tensor(s.site_ops)] = True
+                self.site_excl.append(m)
+            else:
+                self.site_excl.append(None)
+
+    def set_active(self, bodies: Optional[Sequence[int]] = None) -> None:
+        """Only these bodies scatter and clash (None: all); the others are ignored."""
+        self.active = torch.zeros(len(self.elements), dtype=self.dtype)
+        for k in (range(len(self.bodies)) if bodies is None else bodies):
+            self.active[int(self.offsets[k]):int(self.offsets[k + 1])] = 1.0
+
+    def scattering_power(self, k: int) -> float:
+        """Sum of occupancy * Z^2 over body k's atoms (its share of the intensity)."""
+        from rdkit import Chem
+
+        table = Chem.GetPeriodicTable()
+        b = self.bodies[k]
+        return b.occupancy * sum(table.GetAtomicNumber(e) ** 2 for e in b.conformers.elements)
+
+    # -- poses --------------------------------------------------------------
+    def random_poses(self, n: int, gen: torch.Generator, conf: Optional[List[torch.Tensor]] = None,
+                     random_torsions: bool = False) -> PoseBatch:
+        """n random poses; conformers round-robin unless given; optionally random torsions."""
+        k = len(self.bodies)
+        confs, sites = [], []
+        for i, b in enumerate(self.bodies):
+            nc = b.conformers.n_conformers
+            if conf is not None:
+                confs.append(conf[i])
+            else:
+                start = int(torch.randint(nc, (1,), generator=gen))
+                confs.append((torch.arange(n) + start) % nc)
+            ns = len(b.sites) if b.sites else 1
+            sites.append(torch.randint(ns, (n,), generator=gen))
+        base = random_rotations(n * k, gen).to(self.dtype).reshape(n, k, 3, 3)
+        frac = torch.rand(n, k, 3, generator=gen, dtype=torch.float64).to(self.dtype)
+        trans = frac @ self.orth.T
+        tors = [torch.zeros(n, len(ax), dtype=self.dtype) for ax in self.tors_axes]
+        if random_torsions:
+            seed = int(torch.randint(2 ** 31 - 1, (1,), generator=gen))
+            rng = np.random.default_rng(seed)
+            for kb, t in enumerate(tors):
+                if t.shape[1]:  # about three torsions changed per pose
+                    angles = sample_torsion_angles(self.bodies[kb].conformers.torsions, n, rng)
+                    t.copy_(torch.tensor(angles, dtype=self.dtype))
+        return PoseBatch(confs, sites, base, torch.zeros(n, k, 3, dtype=self.dtype), trans, tors)
+
+    def local_coordinates(self, poses: PoseBatch, k: int, torsions: bool) -> torch.Tensor:
+        """Body k's conformer coordinates with torsions applied, centred frame (B,n,3)."""
+        x = self.conf_coords[k][poses.conf[k]]
+        if torsions and len(self.tors_axes[k]):
+            x = apply_torsions(x, poses.tors[k], self.tors_axes[k], self.tors_masks[k])
+        return x
+
+    def coordinates(self, poses: PoseBatch, torsions: bool = False) -> torch.Tensor:
+        """Fractional coordinates of all atoms (B,N,3)."""
+        rot = quaternion_matrix(poses.rotvec) @ poses.base_rot  # (B,K,3,3)
+        out = []
+        for k in range(len(self.bodies)):
+            x = self.local_coordinates(poses, k, torsions)
+            cart = x @ rot[:, k].transpose(1, 2)
+            centre = poses.trans[:, k] @ self.frac_mx.T  # (B,3)
+            if self.site_w[k] is not None:
+                w_mat, w_sh = self.site_w[k]
+                s = poses.site[k]
+                centre = torch.einsum("bij,bj->bi", w_mat[s], centre) + w_sh[s]
+            out.append(cart @ self.frac_mx.T + centre.unsqueeze(1))
+        return torch.cat(out, dim=1)
+
+    # -- loss ---------------------------------------------------------------
+    def correlation(self, frac: torch.Tensor) -> torch.Tensor:
+        """corr(|E_obs|, |E_calc|) per pose (B,)."""
+        a, b = self.calc.real_imag(frac, self.type_index, b_iso=self.b_iso, weights=self.weights * self.active)
+        i_eps = (a * a + b * b) * self.inv_eps
+        sums = torch.zeros(i_eps.shape[0], self.n_bins, dtype=i_eps.dtype).index_add_(1, self.bins_t, i_eps)
+        mean = (sums / self.bin_counts).clamp_min(1e-12)
+        e_calc = torch.sqrt(i_eps / mean[:, self.bins_t] + 1e-6)
+        ec = e_calc - e_calc.mean(1, keepdim=True)
+        num = (ec * self.e_obs_centred).sum(1)
+        den = torch.sqrt((ec * ec).sum(1) * (self.e_obs_centred ** 2).sum() + 1e-12)
+        return num / den
+
+    def clash(self, frac: torch.Tensor, poses: PoseBatch) -> torch.Tensor:
+        """Soft short-contact penalty per pose (B,): sum relu(d0 - d)^2 / N."""
+        bsz, n, _ = frac.shape
+        total = torch.zeros(bsz, dtype=frac.dtype)
+        active_pairs = self.active[:, None] * self.active[None, :]
+        excl_blocks = []
+        for k, m in enumerate(self.site_excl):
+            if m is not None:
+                block = (torch.as_tensor(self.body_of) == k)
+                block = (block[:, None] & block[None, :]).to(frac.dtype)
+                excl_blocks.append((block, m[poses.site[k]].to(frac.dtype)))  # (N,N), (B,n_ops)
+        for s in range(self.op_rot.shape[0]):
+            img = frac @ self.op_rot[s].T + self.op_tr[s]
+            d = frac.unsqueeze(2) - img.unsqueeze(1)  # (B,N,N,3)
+            lat = torch.round(d.detach())
+            d = d - lat
+            dist = torch.sqrt(((d @ self.orth.T) ** 2).sum(-1) + 1e-8)
+            pen = torch.relu(self.clash_thr - dist) ** 2 * active_pairs
+            if s == self.identity_op:
+                pen = pen * ~(self.same_body & (lat == 0).all(-1))
+            for block, excl in excl_blocks:
+                pen = pen * (1.0 - block * excl[:, s].view(-1, 1, 1))
+            total = total + pen.sum((1, 2))
+        return total / n
+
+    def intramolecular_clash(self, poses: PoseBatch) -> torch.Tensor:
+        """Contacts between atoms >= 4 bonds apart after torsion changes (B,)."""
+        total = torch.zeros(poses.size, dtype=self.dtype)
+        for k in range(len(self.bodies)):
+            pairs, thr = self.far[k]
+            if not len(self.tors_axes[k]) or not len(pairs) or float(self.active[int(self.offsets[k])]) == 0:
+                continue
+            x = self.local_coordinates(poses, k, True)
+            d = (x[:, pairs[:, 0]] - x[:, pairs[:, 1]]).norm(dim=-1)
+            total = total + (torch.relu(thr - d) ** 2).sum(1)
+        return total / max(1, len(self.elements))
+
+    def losses(self, poses: PoseBatch, torsions: bool = False):
+        """(total, correlation, clash) per pose."""
+        frac = self.coordinates(poses, torsions)
+        corr = self.correlation(frac)
+        clash = self.clash(frac, poses)
+        if torsions:
+            clash = clash + self.intramolecular_clash(poses)
+        return 1.0 - corr + self.clash_weight * clash, corr, clash
+
+    def cost_per_pose(self) -> float:
+        """Rough elementwise work of one loss evaluation for one pose."""
+        n = len(self.elements)
+        return n * self.calc.n_representatives * self.calc.n_reflections * 2 + self.op_rot.shape[0] * n * n * 12
+
+
+def rebase(poses: PoseBatch) -> None:
+    """Fold the small rotation v into the base rotation (v = 0 afterwards)."""
+    with torch.no_grad():
+        poses.base_rot = quaternion_matrix(poses.rotvec.detach()) @ poses.base_rot
+        poses.rotvec = torch.zeros_like(poses.rotvec)
+
+
+def optimise(problem: PlacementProblem, poses: PoseBatch, n_steps: int, *, torsions: bool = False,
+             lr_rot: float = 0.06, lr_trans: float = 0.15, lr_tors: float = 0.08,
+             noise: float = 0.0, gen: Optional[torch.Generator] = None) -> torch.Tensor:
+    """Adam on all poses at once (in place); returns the final losses (B,)."""
+    poses.rotvec = poses.rotvec.detach().clone().requires_grad_(True)
+    poses.trans = poses.trans.detach().clone().requires_grad_(True)
+    groups = [{"params": [poses.rotvec], "lr": lr_rot}, {"params": [poses.trans], "lr": lr_trans}]
+    if torsions:
+        poses.tors = [t.detach().clone().requires_grad_(True) for t in poses.tors]
+        groups.append({"params": [t for t in poses.tors if t.shape[1]], "lr": lr_tors})
+    groups = [g for g in groups if g["params"]]
+    opt = torch.optim.Adam(groups, betas=(0.9, 0.99))
+    base_lr = [g["lr"] for g in opt.param_groups]
+    for step in range(n_steps):
+        frac_done = step / max(1, n_steps)
+        scale = 0.5 * (1 + math.cos(math.pi * frac_done)) * 0.95 + 0.05
+        for g, lr in zip(opt.param_groups, base_lr):
+            g["lr"] = lr * scale
+        opt.zero_grad(set_to_none=True)
+        total, _, _ = problem.losses(poses, torsions)
+        total.sum().backward()
+        opt.step()
+        if noise > 0 and gen is not None and frac_done < 0.6:
+            amp = noise * (1 - frac_done / 0.6)
+            with torch.no_grad():
+                poses.rotvec.add_(torch.randn(poses.rotvec.shape, generator=gen).to(problem.dtype) * 0.05 * amp)
+                poses.trans.add_(torch.randn(poses.trans.shape, generator=gen).to(problem.dtype) * 0.3 * amp)
+    with torch.no_grad():
+        total, _, _ = problem.losses(poses, torsions)
+    poses.rotvec = poses.rotvec.detach()
+    poses.trans = poses.trans.detach()
+    poses.tors = [t.detach() for t in poses.tors]
+    rebase(poses)
+    return total.detach()
+
+
+def kabsch(p: torch.Tensor, q: torch.Tensor) -> torch.Tensor:
+    """Rotations R (B,3,3) minimising |R p - q| for centred point sets (B,n,3)."""
+    h = p.transpose(1, 2) @ q
+    u, _, vt = torch.linalg.svd(h.double())
+    d = torch.sign(torch.linalg.det(vt.transpose(1, 2) @ u.transpose(1, 2)))
+    fix = torch.diag_embed(torch.stack([torch.ones_like(d), torch.ones_like(d), d], -1))
+    return (vt.transpose(1, 2) @ fix @ u.transpose(1, 2)).to(p.dtype)
+
+
+def swap_conformers(problem: PlacementProblem, poses: PoseBatch, k: int, new_conf: torch.Tensor,
+                    torsions: bool) -> PoseBatch:
+    """Copies of ``poses`` with body k's conformer replaced, superposed on the old one."""
+    out = poses.select(torch.arange(poses.size))
+    with torch.no_grad():
+        old = problem.local_coordinates(poses, k, torsions)
+        rot_old = (quaternion_matrix(poses.rotvec) @ poses.base_rot)[:, k]
+        target = old @ rot_old.transpose(1, 2)
+        new_local = problem.conf_coords[k][new_conf]
+        w = target - target.mean(1, keepdim=True)
+        p = new_local - new_local.mean(1, keepdim=True)
+        rot = kabsch(p, w)
+        out.base_rot[:, k] = rot
+        out.rotvec[:, k] = 0.0
+        out.conf[k] = new_conf
+        out.tors[k] = torch.zeros_like(out.tors[k])
+        shift = (target.mean(1) - (new_local.mean(1).unsqueeze(1) @ rot.transpose(1, 2)).squeeze(1))
+        if problem.site_w[k] is None:
+            out.trans[:, k] = out.trans[:, k] + shift
+    return out

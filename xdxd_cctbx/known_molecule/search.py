@@ -1,0 +1,484 @@
+"""Known-molecule mode: place the user's molecules against the data.
+
+``place_molecules(f_obs, molecules, unit_cell_content, params)`` parses the
+molecules (:mod:`.molecules`), builds conformer ensembles
+(:mod:`.conformers`), searches rigid-body poses and torsions against |E|
+(:mod:`.placement`) and returns ranked :class:`PlacedCandidate` objects, each
+with a cctbx ``xray.structure`` (non-H atoms, labelled from the molecule),
+optionally refined with restraints taken from the known molecule (1-2 and
+1-3 distances of its graph, ideal values from the conformer geometry).
+
+Search schedule (all poses of a stage optimised as one torch batch):
+
+1. ``n_starts`` random poses, conformers dealt round-robin; rigid Adam.
+2. The best distinct poses get torsion refinement.
+3. Each further round: conformer swaps of the elite poses (every other
+   conformer superposed on the current pose), elites with one body
+   re-randomised (several bodies), fresh random poses; rigid Adam, then
+   torsions on the new elite. Stops after ``n_rounds`` or ``max_seconds``.
+
+Duplicates are recognised by |E_calc| (equivalent solutions, origin shifts and
+the enantiomorph included, have the same amplitudes).
+"""
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import dataclass, field
+from typing import Any, Dict, List, Optional, Sequence
+
+import numpy as np
+import torch
+
+from xdxd_cctbx.errors import InputError
+from xdxd_cctbx.known_molecule import structures
+from xdxd_cctbx.known_molecule.conformers import embed_ensemble
+from xdxd_cctbx.known_molecule.molecules import (
+    MoleculeSpec, check_cell_volume, parse_molecules, resolve_copies)
+from xdxd_cctbx.known_molecule.placement import (
+    Body, PlacementProblem, PoseBatch, optimise, swap_conformers)
+from xdxd_cctbx.known_molecule.sites import special_sites
+from xdxd_cctbx.known_molecule.starts import StartGenerator
+
+logger = logging.getLogger(__name__)
+
+master_phil_str = """
+known_molecule
+  .help = "Known-molecule mode: place given molecules (SMILES or files) against the data"
+{
+  molecule = None
+    .type = str
+    .multiple = True
+    .help = "SMILES string or .mol/.sdf/.xyz file of one molecule or ion; repeat for each \
+             distinct one. Prefix N* for N copies per asymmetric unit (e.g. 0.5*SMILES)"
+  copies = None
+    .type = floats
+    .help = "Copies per asymmetric unit, one per molecule (default: from UNIT, else 1). \
+             0.5 = on an inversion centre, 2-fold axis or mirror"
+  n_conformers = 16
+    .type = int(value_min=1)
+    .help = "Conformers per molecule (ETKDG seeds, force-field optimised and not)"
+  n_starts = 256
+    .type = int(value_min=1)
+    .help = "Random poses per round"
+  n_rounds = 4
+    .type = int(value_min=1)
+    .help = "Search rounds (conformer swaps and re-randomised bodies after the first)"
+  n_steps = 100
+    .type = int(value_min=1)
+    .help = "Adam steps of the rigid-body stage"
+  torsion_steps = 100
+    .type = int(value_min=0)
+    .help = "Adam steps of the torsion stage (0: rigid conformers only)"
+  flexible_fraction = 0.25
+    .type = float(value_min=0, value_max=1)
+    .help = "Fraction of the starts with random torsions, optimised with torsions free throughout"
+  rotation_function = True
+    .type = bool
+    .help = "Seed the search with rotation- and translation-function poses (molecular replacement)"
+  rf_orientations = 1500
+    .type = int(value_min=10)
+    .help = "Orientations per conformer scored by the rotation function"
+  n_elite = 24
+    .type = int(value_min=1)
+    .help = "Distinct best poses kept between rounds"
+  clash_weight = 1.0
+    .type = float(value_min=0)
+  include_hydrogens = False
+    .type = bool
+    .help = "Use the conformers' hydrogen atoms in the structure factors"
+  n_candidates = 5
+    .type = int(value_min=1)
+  refine = True
+    .type = bool
+    .help = "Restrained least-squares refinement of the best candidates (restraints from the molecule)"
+  n_refine = 3
+    .type = int(value_min=0)
+  seed = 0
+    .type = int
+  max_seconds = 600
+    .type = float
+    .help = "Time limit of the search (the best so far is returned)"
+  n_threads = 1
+    .type = int(value_min=0)
+    .help = "torch threads during the search (0: leave torch's setting). The batched tensors \
+             are small: one thread is as fast and far better on a busy machine"
+}
+"""
+
+_WORK_LIMIT = 6.0e7  # elementwise work per optimisation batch (memory and speed on CPU)
+
+
+def default_params():
+    """The extracted ``known_molecule`` scope with default values."""
+    import libtbx.phil
+
+    return libtbx.phil.parse(master_phil_str).extract().known_molecule
+
+
+@dataclass
+class PlacedCandidate:
+    """A ranked solution: model, fit and where each molecule's atoms went."""
+
+    xray_structure: Any
+    score: float  # 1 - corr(|E_obs|, |E_calc|) of the search model (lower is better)
+    correlation: float
+    r1: float  # R1 against f_obs (refined model when refined)
+    molecules: List[Dict[str, Any]]
+    restraint_pairs: List[tuple] = field(default_factory=list)
+    refinement: Any = None
+    r1_search: Optional[float] = None
+
+    def __repr__(self) -> str:
+        return (f"PlacedCandidate(score={self.score:.4f}, corr={self.correlation:.3f}, R1={self.r1:.3f}, "
+                f"{self.xray_structure.scatterers().size()} atoms, refined={self.refinement is not None})")
+
+
+def _extract(params):
+    if params is None:
+        return default_params()
+    if hasattr(params, "known_molecule") and not hasattr(params, "n_starts"):
+        return params.known_molecule
+    return params
+
+
+def build_bodies(specs: Sequence[MoleculeSpec], space_group_info, params) -> List[Body]:
+    """Conformer ensembles and rigid bodies for every copy of every molecule."""
+    bodies = []
+    total_atoms = max(1, sum(s.n_heavy for s in specs))
+    for m, spec in enumerate(specs):
+        seconds = max(3.0, min(90.0, 0.15 * params.max_seconds) * spec.n_heavy / total_atoms)
+        whole, order = spec.split_copies()
+        sites = special_sites(space_group_info, order, seed=params.seed) if order else None
+        sets = embed_ensemble(spec, n_conformers=params.n_conformers, seed=params.seed,
+                              max_seconds=seconds,
+                              include_hydrogens=params.include_hydrogens)
+        for c in range(whole):
+            for cs in sets:
+                bodies.append(Body(cs, 1.0, None, m, c))
+        if order and len(sets) == 1:
+            bodies.append(Body(sets[0], 1.0 / order, sites, m, whole))
+        elif order:
+            bodies += _fraction_of_fragments(sets, order, sites, m, whole, spec.name)
+    return bodies
+
+
+def _fraction_of_fragments(sets, order: int, sites, m: int, copy: int, name: str) -> List[Body]:
+    """1/order of a complex split into fragments: identical fragments shared out.
+
+    A complex on an inversion centre split at its metals (two metals, two
+    ligands of each kind, ...) has one of each pair in the asymmetric unit; an
+    unpaired fragment (a metal on the centre) sits on the special site itself.
+    """
+    groups = {}
+    for cs in sets:
+        groups.setdefault(cs.key, []).append(cs)
+    out = []
+    for key, members in groups.items():
+        n_asu = len(members) / order
+        whole = int(n_asu + 1e-6)
+        for cs in members[:whole]:
+            out.append(Body(cs, 1.0, None, m, copy))
+        if n_asu - whole > 1e-3:
+            frac_order = int(round(1.0 / (n_asu - whole)))
+            if frac_order != order:
+                raise InputError(
+                    f"molecule {name}: RDKit cannot embed it whole, and its fragments ({key}) do not share "
+                    f"out over a site of order {order}: give it as a .mol/.sdf file with coordinates")
+            out.append(Body(members[whole], 1.0 / order, sites, m, copy))
+    logger.info("molecule %s: %d fragments, %d of them in the asymmetric unit", name, len(sets), len(out))
+    return out
+
+
+class _Pool:
+    """Best distinct poses with their losses and |E_calc| fingerprints."""
+
+    def __init__(self, problem: PlacementProblem, size: int) -> None:
+        self.problem = problem
+        self.size = size
+        self.poses: Optional[PoseBatch] = None
+        self.losses = torch.zeros(0)
+
+    def add(self, poses: PoseBatch, losses: torch.Tensor) -> None:
+        if self.poses is not None:
+            poses = PoseBatch.cat([self.poses, poses])
+            losses = torch.cat([self.losses, losses])
+        order = torch.argsort(losses)
+        keep: List[int] = []
+        prints: List[torch.Tensor] = []
+        for i in order.tolist():
+            if not torch.isfinite(losses[i]):
+                continue
+            fp = self._fingerprint(poses.select([i]))
+            if any(float((fp * q).sum()) > 0.95 for q in prints):
+                continue
+            keep.append(i)
+            prints.append(fp)
+            if len(keep) >= self.size:
+                break
+        self.poses = poses.select(keep)
+        self.losses = losses[keep]
+
+    def _fingerprint(self, pose: PoseBatch) -> torch.Tensor:
+        with torch.no_grad():
+            frac = self.problem.coordinates(pose, torsions=True)
+            a, b = self.problem.calc.real_imag(frac, self.problem.type_index, weights=self.problem.weights * self.problem.active)
+            e = torch.sqrt(a * a + b * b)[0]
+            e = e - e.mean()
+            return e / e.norm().clamp_min(1e-12)
+
+
+def _chunks(n: int, per: int):
+    for start in range(0, n, per):
+        yield slice(start, min(n, start + per))
+
+
+def _optimise_all(problem, poses: PoseBatch, n_steps: int, torsions: bool, chunk: int,
+                  deadline: float, gen) -> torch.Tensor:
+    """Optimise in memory-sized chunks; poses after the deadline keep +inf loss."""
+    losses = torch.full((poses.size,), float("inf"))
+    parts = []
+    for sl in _chunks(poses.size, chunk):
+        part = poses.select(torch.arange(sl.start, sl.stop))
+        if time.time() < deadline:
+            losses[sl] = optimise(problem, part, n_steps, torsions=torsions, gen=gen)
+        parts.append(part)
+    merged = PoseBatch.cat(parts)
+    poses.conf, poses.site, poses.base_rot = merged.conf, merged.site, merged.base_rot
+    poses.rotvec, poses.trans, poses.tors = merged.rotvec, merged.trans, merged.tors
+    return losses
+
+
+def _variants(problem: PlacementProblem, pool: _Pool, n_total: int, gen, torsions: bool,
+              starter: Optional[StartGenerator] = None) -> PoseBatch:
+    """New starts from the elite: conformer swaps, one body re-randomised, fresh poses."""
+    batches = []
+    n_used = 0
+    elite = pool.poses
+    n_elite = elite.size
+    multi = len(problem.bodies) > 1
+    swap_budget = n_total // 3 if multi else n_total // 2
+    flexible_bodies = [k for k, b in enumerate(problem.bodies) if b.conformers.n_conformers > 1]
+    for k in flexible_bodies:  # other conformers superposed on the elite poses
+        nc = problem.bodies[k].conformers.n_conformers
+        n_top = max(1, min(8, n_elite, swap_budget // (len(flexible_bodies) * (nc - 1))))
+        top = elite.select(torch.arange(n_top))
+        reps = top.select(torch.arange(top.size).repeat_interleave(nc - 1))
+        new_conf = torch.cat([torch.tensor([c for c in range(nc) if c != int(top.conf[k][i])])
+                              for i in range(top.size)])
+        batches.append(swap_conformers(problem, reps, k, new_conf, torsions))
+        n_used += reps.size
+    if len(problem.bodies) > 1 and starter is not None:
+        # re-place one body by the rotation/translation functions given all the others
+        bases = elite.select(torch.arange(min(4, n_elite)))
+        n_body = max(4, (n_total // 2) // len(problem.bodies))
+        for k in range(len(problem.bodies)):
+            others = [j for j in range(len(problem.bodies)) if j != k]
+            batches.append(starter.informed(bases, others, [k], n_body, gen))
+            n_used += batches[-1].size
+    elif len(problem.bodies) > 1:
+        n_rr = max(0, min(n_total // 4, n_total - n_used))
+        if n_rr:
+            idx = torch.randint(n_elite, (n_rr,), generator=gen)
+            which = torch.randint(len(problem.bodies), (n_rr,), generator=gen)
+            base = elite.select(idx)
+            fresh = problem.random_poses(n_rr, gen)
+            for i in range(n_rr):
+                k = int(which[i])
+                base.base_rot[i, k] = fresh.base_rot[i, k]
+                base.trans[i, k] = fresh.trans[i, k]
+                base.rotvec[i, k] = 0.0
+                base.site[k][i] = fresh.site[k][i]
+            batches.append(base)
+            n_used += n_rr
+    n_fresh = max(n_total - n_used, n_total // 4)
+    batches.append(problem.random_poses(n_fresh, gen))
+    return PoseBatch.cat(batches)
+
+
+def plan_stages(problem: PlacementProblem, minor: float = 0.2) -> List[List[int]]:
+    """Bodies to add stage by stage: strong scatterers one at a time, weak ones together last.
+
+    A body whose scattering power (occupancy * sum Z^2) is below ``minor`` times
+    the strongest body's joins the final group (waters, small ions).
+    """
+    powers = [problem.scattering_power(k) for k in range(len(problem.bodies))]
+    order = sorted(range(len(powers)), key=lambda k: -powers[k])
+    top = powers[order[0]]
+    major = [[k] for k in order if powers[k] >= minor * top]
+    rest = [k for k in order if powers[k] < minor * top]
+    return major + ([rest] if rest else [])
+
+
+def _extend(problem: PlacementProblem, pool: _Pool, bodies: Sequence[int], n: int, gen,
+            random_torsions: bool = False) -> PoseBatch:
+    """n starts: elite poses of the placed bodies, the given bodies at random."""
+    idx = torch.arange(n) % pool.poses.size
+    base = pool.poses.select(idx)
+    fresh = problem.random_poses(n, gen, random_torsions=random_torsions)
+    for k in bodies:
+        base.base_rot[:, k] = fresh.base_rot[:, k]
+        base.trans[:, k] = fresh.trans[:, k]
+        base.rotvec[:, k] = 0.0
+        base.site[k] = fresh.site[k]
+        base.conf[k] = fresh.conf[k]
+        base.tors[k] = fresh.tors[k]
+    return base
+
+
+def _run_stage(problem, poses, params, chunk, deadline, gen, torsions: bool, n_elite: int,
+               flexible: Optional[PoseBatch] = None) -> _Pool:
+    """Rigid Adam on ``poses`` (flexible ones: torsions free throughout), then torsions on the best."""
+    losses = _optimise_all(problem, poses, params.n_steps, False, chunk, deadline, gen)
+    fresh = _Pool(problem, n_elite)
+    fresh.add(poses, losses)
+    if flexible is not None and flexible.size:
+        fresh.add(flexible, _optimise_all(problem, flexible, params.n_steps, True, chunk, deadline, gen))
+    if torsions and time.time() < deadline:
+        refined = _optimise_all(problem, fresh.poses, params.torsion_steps, True, chunk, deadline, gen)
+        poses = fresh.poses
+        fresh = _Pool(problem, n_elite)
+        fresh.add(poses, refined)
+    return fresh
+
+
+def _with_random_torsions(problem: PlacementProblem, poses: PoseBatch, bodies: Sequence[int], gen) -> PoseBatch:
+    """Copies of ``poses`` whose given bodies get random torsion changes."""
+    out = poses.select(torch.arange(poses.size))
+    fresh = problem.random_poses(poses.size, gen, random_torsions=True)
+    for k in bodies:
+        out.tors[k] = fresh.tors[k]
+    return out
+
+
+def _stage_starts(problem, starter: Optional[StartGenerator], pool: Optional[_Pool], placed, group,
+                  params, gen, torsions: bool):
+    """(rigid starts, flexible starts) for adding ``group`` to the placed bodies."""
+    n = params.n_starts
+    n_rand = n // 4 if starter is not None else n
+    n_inf = n - n_rand
+    if starter is not None and len(group) > 1:
+        n_inf = min(n_inf, 48)
+    n_flex_inf = n_inf // 3 if torsions else 0
+    rigid, flexible = [], []
+    if starter is not None:
+        bases = None if pool is None else pool.poses.select(torch.arange(min(8, pool.poses.size)))
+        informed = starter.informed(bases, placed, group, n_inf - n_flex_inf, gen)
+        rigid.append(informed)
+        if n_flex_inf and informed.size:
+            reps = informed.select(torch.arange(n_flex_inf) % informed.size)
+            flexible.append(_with_random_torsions(problem, reps, group, gen))
+    n_rand_flex = n_rand // 2 if torsions else 0
+    if pool is None:
+        rigid.append(problem.random_poses(n_rand - n_rand_flex, gen))
+        flexible.append(problem.random_poses(n_rand_flex, gen, random_torsions=True))
+    else:
+        rigid.append(_extend(problem, pool, group, n_rand - n_rand_flex, gen))
+        flexible.append(_extend(problem, pool, group, n_rand_flex, gen, random_torsions=True))
+    rigid = PoseBatch.cat([b for b in rigid if b.size])
+    flexible = [b for b in flexible if b.size]
+    return rigid, (PoseBatch.cat(flexible) if flexible else None)
+
+
+def search_poses(problem: PlacementProblem, params, deadline: float) -> _Pool:
+    """The search schedule (module docstring); returns the pool of best poses."""
+    gen = torch.Generator().manual_seed(int(params.seed))
+    chunk = max(8, int(_WORK_LIMIT // max(1.0, problem.cost_per_pose())))
+    torsions = params.torsion_steps > 0 and any(len(a) for a in problem.tors_axes)
+    starter = None
+    if params.rotation_function:
+        t0 = time.time()
+        starter = StartGenerator(problem, n_orientations=params.rf_orientations, seed=params.seed)
+        logger.info("rotation/translation search set up in %.1f s (grid %s)", time.time() - t0, starter.rt.grid)
+    stages = plan_stages(problem)
+    placed: List[int] = []
+    pool: Optional[_Pool] = None
+    for i, group in enumerate(stages):  # build the asymmetric unit body by body
+        t0 = time.time()
+        problem.set_active(placed)
+        rigid, flexible = _stage_starts(problem, starter, pool, placed, group, params, gen, torsions)
+        t_starts = time.time() - t0
+        placed = placed + list(group)
+        problem.set_active(placed)
+        pool = _run_stage(problem, rigid, params, chunk, deadline, gen, torsions, params.n_elite, flexible)
+        logger.info("stage %d/%d (bodies %s): %.1f s (starts %.1f s), best loss %.4f (pool %s)", i + 1,
+                    len(stages), group, time.time() - t0, t_starts, float(pool.losses[0]),
+                    " ".join(f"{v:.3f}" for v in pool.losses[:5].tolist()))
+        if time.time() >= deadline:
+            break
+    problem.set_active(None)
+    best_history = [float(pool.losses[0])]
+    n_rounds = params.n_rounds
+    for r in range(1, n_rounds):
+        if time.time() >= deadline:
+            logger.info("time limit reached")
+            break
+        t0 = time.time()
+        n_flex = int(round(params.n_starts * params.flexible_fraction)) if torsions else 0
+        poses = _variants(problem, pool, params.n_starts - n_flex, gen, torsions, starter)
+        flexible = _with_random_torsions(problem, pool.poses.select(torch.arange(n_flex) % pool.poses.size),
+                                         range(len(problem.bodies)), gen) if n_flex else None
+        fresh = _run_stage(problem, poses, params, chunk, deadline, gen, torsions, params.n_elite, flexible)
+        pool.add(fresh.poses, fresh.losses)
+        best_history.append(float(pool.losses[0]))
+        logger.info("round %d/%d: %.1f s, best loss %.4f (pool %s)", r + 1, n_rounds, time.time() - t0,
+                    best_history[-1], " ".join(f"{v:.3f}" for v in pool.losses[:5].tolist()))
+        if len(best_history) >= 3 and best_history[-3] - best_history[-1] < 1e-3:
+            logger.info("no improvement in two rounds: search stopped")
+            break
+    return pool
+
+
+def place_molecules(f_obs, molecules: Sequence[str], unit_cell_content: Optional[Dict[str, float]] = None,
+                    params=None, *, copies: Optional[Sequence[float]] = None, i_obs=None,
+                    e_obs=None) -> List[PlacedCandidate]:
+    """Place the given molecules against ``f_obs``; ranked candidates, best first.
+
+    f_obs: merged amplitude miller array, absences removed, cut at d_min.
+    molecules: SMILES strings or molecule files (``N*`` prefix for copies).
+    unit_cell_content: element -> atoms per unit cell (UNIT), optional: copies
+    are derived from it when not given, and checked against it.
+    params: the extracted ``known_molecule`` PHIL scope (defaults if None).
+    copies: copies per asymmetric unit per molecule (overrides params.copies).
+    i_obs: F^2 with sigmas for the refinement (default: from f_obs).
+    e_obs: ignored placeholder for a caller's |E| (|E| is computed here in the
+    search's own resolution shells).
+    """
+    params = _extract(params)
+    threads = torch.get_num_threads()
+    if params.n_threads:
+        torch.set_num_threads(int(params.n_threads))
+    try:
+        return _place(f_obs, molecules, unit_cell_content, params, copies, i_obs)
+    finally:
+        torch.set_num_threads(threads)
+
+
+def _place(f_obs, molecules, unit_cell_content, params, copies, i_obs) -> List[PlacedCandidate]:
+    t_start = time.time()
+    deadline = t_start + float(params.max_seconds)
+    if f_obs is None or f_obs.size() == 0:
+        raise InputError("no reflections given to place the molecules against")
+    if f_obs.is_xray_intensity_array():
+        i_obs = f_obs if i_obs is None else i_obs
+        f_obs = f_obs.f_sq_as_f()
+    texts = list(molecules) if molecules else list(params.molecule or [])
+    given = copies if copies is not None else (params.copies or None)
+    specs = parse_molecules(texts, given)
+    sg_info = f_obs.space_group_info()
+    order_z = f_obs.space_group().order_z()
+    resolve_copies(specs, order_z, unit_cell_content)
+    check_cell_volume(specs, order_z, f_obs.unit_cell().volume())
+    bodies = build_bodies(specs, sg_info, params)
+    problem = PlacementProblem(f_obs, bodies, clash_weight=params.clash_weight)
+    logger.info("known-molecule search: %d bodies, %d atoms, %d reflections, %s",
+                len(bodies), len(problem.elements), f_obs.size(), sg_info)
+    pool = search_poses(problem, params, deadline)
+    candidates = structures.make_candidates(problem, pool.poses, pool.losses, specs, f_obs,
+                                            params.n_candidates)
+    if params.refine and params.n_refine:
+        i_obs = i_obs if i_obs is not None else f_obs.f_as_f_sq()
+        structures.refine_candidates(candidates[:params.n_refine], i_obs)
+    logger.info("known-molecule search done in %.1f s: best %r", time.time() - t_start,
+                candidates[0] if candidates else None)
+    return candidates
