@@ -27,6 +27,7 @@ setup(
     extras_require={
         "test": ["pytest", "matplotlib", "rdkit"],
         "molecule": ["rdkit"],
+        "train": ["rdkit"],
         "plots": ["matplotlib"],
     },
     entry_points={
@@ -35,6 +36,8 @@ setup(
             "xdxd.simulate=xdxd_cctbx.command_line.simulate:run",
             "xdxd.compare=xdxd_cctbx.command_line.compare:run",
             "xdxd.benchmark=xdxd_cctbx.command_line.benchmark:run",
+            "xdxd.build_dataset=xdxd_cctbx.command_line.build_dataset:run",
+            "xdxd.train=xdxd_cctbx.command_line.train:run",
         ],
     },
 )

@@ -101,3 +101,19 @@ def test_existing_output_is_not_overwritten(tmp_path, monkeypatch, capsys):
     assert rc == 1
     assert capsys.readouterr().err.strip() == "Sorry: out.cif exists: set output.overwrite=True or choose another output.prefix"
     assert (tmp_path / "out.cif").read_text() == "keep me"
+
+
+def test_solve_example_at_2A_with_known_molecule(tmp_path, monkeypatch):
+    """2.0 A data, where charge flipping fails: the molecule's SMILES solves it."""
+    from xdxd_cctbx.benchmark.compare import compare_model_files
+    from xdxd_cctbx.command_line.solve import run
+
+    monkeypatch.chdir(tmp_path)
+    rc = run([_example("example.hkl"), _example("example.ins"), "d_min=2.0",
+              "molecule=CC(=O)Nc1ccc(O)cc1", "output.prefix=km"])
+    assert rc == 0
+    figures = json.loads((tmp_path / "km.json").read_text())
+    assert figures["method"] == "known_molecule"
+    assert figures["r1_gt"] < 0.06
+    comparison = compare_model_files(_example("example_reference.cif"), str(tmp_path / "km.cif"))
+    assert comparison.match_strict and comparison.rmsd < 0.1

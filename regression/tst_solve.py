@@ -37,7 +37,7 @@ def test_solve_api_errors():
         solve(i_obs, None)
     with pytest.raises(InputError) as e:
         solve(i_obs, "C8 H9 N O2", z=4, method="magic")
-    assert str(e.value) == "unknown method 'magic': use one of charge_flipping"
+    assert str(e.value) == "unknown method 'magic': use one of charge_flipping, known_molecule"
 
 
 def test_charge_flipping_fails_at_2A():

@@ -15,14 +15,16 @@ from xdxd_cctbx.errors import InputError, SolveError
 
 logger = logging.getLogger(__name__)
 
-METHODS = ("charge_flipping",)
+METHODS = ("charge_flipping", "known_molecule")
 MAX_NON_H_ATOMS_PER_ASU = 250
 
 master_phil_str = """
-method = *charge_flipping
+method = *auto charge_flipping known_molecule
   .type = choice
-  .help = "Structure-solution method. charge_flipping: smtbx charge flipping, \
-           reliable at atomic resolution (about 1 A) only."
+  .help = "Structure-solution method. auto: known_molecule when molecules are given, \
+           else charge_flipping. charge_flipping: smtbx charge flipping, reliable at \
+           atomic resolution (about 1 A) only. known_molecule: place the given molecules \
+           (known_molecule.molecule=SMILES) against the data, works at 2 A."
 n_refine = 3
   .type = int(value_min=1)
   .help = "Best candidates refined by least squares; top-1 has the lowest refined R1"
@@ -36,6 +38,7 @@ completion_cycles = 2
 include scope xdxd_cctbx.data.prepare.master_phil_str
 include scope xdxd_cctbx.classical.charge_flipping.master_phil_str
 include scope xdxd_cctbx.refine.master_phil_str
+include scope xdxd_cctbx.known_molecule.master_phil_str
 """
 
 
@@ -57,6 +60,7 @@ class Candidate:
     r1: float  # R1 on |F| before refinement (ranking figure)
     source: str
     refinement: object | None = None  # xdxd_cctbx.refine.RefinementResult
+    restraint_pairs: list | None = None  # restraints the method supplies (known molecule)
 
     @property
     def refined_r1(self) -> float:
@@ -136,13 +140,15 @@ def resolve_composition(composition, z=None, crystal_symmetry=None) -> dict:
 
 
 def solve(reflections, composition=None, params=None, *, z=None, method=None, d_min=None,
-          seed=None) -> SolveResult:
+          seed=None, molecules=None) -> SolveResult:
     """Solve and refine a structure from ``reflections`` (a cctbx miller array).
 
     reflections: intensities or amplitudes with crystal symmetry (cell + space group).
     composition: unit-cell content {element: count}, or a formula string with ``z``.
     params: extracted PHIL (``xdxd_cctbx.solver.master_phil_str``); keyword
-    arguments method/d_min/seed override it. Raises InputError for bad input,
+    arguments method/d_min/seed/molecules override it. ``molecules``: SMILES strings
+    (or .mol/.sdf/.xyz paths) of the molecules in the crystal, for the known-molecule
+    mode (the default method when molecules are given). Raises InputError for bad input,
     SolveError when no candidate could be found.
     """
     from xdxd_cctbx.data.prepare import prepare_reflections
@@ -155,6 +161,11 @@ def solve(reflections, composition=None, params=None, *, z=None, method=None, d_
         params.data.d_min = d_min
     if seed is not None:
         params.seed = seed
+    if molecules is not None:
+        params.known_molecule.molecule = [molecules] if isinstance(molecules, str) else list(molecules)
+    params.known_molecule.molecule = [m for m in (params.known_molecule.molecule or []) if m]
+    if params.method == "auto":
+        params.method = "known_molecule" if params.known_molecule.molecule else "charge_flipping"
     if params.method not in METHODS:
         raise InputError(f"unknown method '{params.method}': use one of {', '.join(METHODS)}")
     content = resolve_composition(composition, z, reflections.crystal_symmetry())
@@ -166,6 +177,8 @@ def solve(reflections, composition=None, params=None, *, z=None, method=None, d_
         raise SolveError(f"{params.method} produced no candidate model")
     best = _refine_best(candidates, data, params, content)
     _add_riding_hydrogens(best, data, params, content)
+    if params.method == "known_molecule":
+        candidates.sort(key=lambda c: (c.refinement is None, c.refined_r1, c.r1))
     from xdxd_cctbx.io.assemble import assemble_molecules
 
     result = SolveResult(
@@ -195,6 +208,20 @@ def _find_candidates(params, data, content) -> list:
 
         models = solve_by_charge_flipping(data.f_obs, content, params.charge_flipping, seed=params.seed)
         return [Candidate(m.xray_structure, m.r1, m.source) for m in models]
+    if params.method == "known_molecule":
+        from xdxd_cctbx.known_molecule import place_molecules
+
+        if not params.known_molecule.molecule:
+            raise InputError('method=known_molecule needs the molecules: give molecule="SMILES" (one per distinct molecule)')
+        placed = place_molecules(data.f_obs, list(params.known_molecule.molecule), content,
+                                 params.known_molecule, i_obs=data.i_obs)
+        candidates = []
+        for k, p in enumerate(placed):
+            c = Candidate(p.xray_structure, p.r1, f"known-molecule placement {k + 1} (corr {p.correlation:.3f})",
+                          refinement=p.refinement)
+            c.restraint_pairs = p.restraint_pairs
+            candidates.append(c)
+        return candidates
     raise InputError(f"unknown method '{params.method}'")
 
 
@@ -202,10 +229,12 @@ def _refine_best(candidates, data, params, content):
     from xdxd_cctbx.refine import refine_structure
 
     for candidate in candidates[: params.n_refine]:
+        if candidate.refinement is not None:  # refined by its method (known molecule: its restraints)
+            continue
         try:
             candidate.refinement = refine_structure(
                 candidate.xray_structure, data.i_obs, params=params.refinement, d_min=data.d_min)
-            if params.completion_cycles:
+            if params.completion_cycles and params.method != "known_molecule":
                 _complete(candidate, data, params, content)
         except Exception as e:  # one failing candidate must not stop the others
             logger.warning("refinement of %s failed: %s", candidate.source, e)
@@ -228,7 +257,7 @@ def _add_riding_hydrogens(candidate, data, params, content):
         return
     try:
         final = refine_structure(candidate.refinement.xray_structure, data.i_obs, params=params.refinement,
-                                 d_min=data.d_min,
+                                 d_min=data.d_min, restraint_pairs=candidate.restraint_pairs,
                                  n_hydrogens_per_asu=n_h / data.i_obs.space_group().order_z())
     except Exception as e:  # the model without H is still a valid answer
         logger.warning("riding hydrogens not added: %s", e)
