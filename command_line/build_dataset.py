@@ -43,7 +43,7 @@ Usage examples:
         if not self.params.output.prefix:
             raise Sorry("give output.prefix (the output folder)")
         try:
-            import rdkit  # noqa: F401
+            import rdkit  # noqa: F401  (checked before a long build)
         except ImportError:
             raise Sorry("rdkit is needed: pip install rdkit")
 

@@ -113,3 +113,14 @@ def test_tiny_build_is_valid_deterministic_and_resumable(tmp_path):
     for a, b in zip(before, after):
         assert np.array_equal(a.z, b.z) and np.array_equal(a.frac, b.frac) and a.smiles == b.smiles
         assert np.array_equal(a.cell, b.cell) and a.sg_id == b.sg_id
+
+
+def test_phil_defaults_match_build_params():
+    import iotbx.phil
+
+    from xdxd_cctbx.dataset.builder import BuildParams
+    from xdxd_cctbx.phil.build_dataset import master_phil_str
+
+    params = iotbx.phil.parse(master_phil_str, process_includes=True).extract()
+    assert BuildParams.from_phil(params.dataset) == BuildParams()
+    assert params.output.prefix == "dataset"

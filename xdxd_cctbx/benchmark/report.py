@@ -200,7 +200,10 @@ def _per_structure_table(rows, summary) -> List[str]:
     columns = [(m, d) for m in summary["methods"] for d in summary["d_min"]]
     names = _ordered(r["name"] for r in rows)
     cell = {(r["name"], r["method"], d_min_label(r["d_min"])): r for r in rows}
-    info = {r["name"]: r for r in rows}
+    info = {}
+    for r in rows:  # a row that ran to the comparison knows the most
+        if r["name"] not in info or (info[r["name"]].get("error") and not r.get("error")):
+            info[r["name"]] = r
     head = " | ".join(f"{m} {d}" for m, d in columns)
     out = ["## Per structure", "",
            "Cells: matched fraction of non-H atoms (M = match), or the failure; time in s.", "",

@@ -220,6 +220,15 @@ def _error_text(e: BaseException) -> str:
     return f"{type(e).__name__}: {message}"[:500]
 
 
+def reference_atom_count(reference) -> int:
+    """Non-H atoms the comparison will count (minor disorder sites dropped)."""
+    from xdxd_cctbx.benchmark import compare
+
+    non_h = compare.non_hydrogen(reference)
+    major = getattr(compare, "major_component", None)
+    return (major(non_h) if major else non_h).scatterers().size()
+
+
 def _run_task(task, result, solver_phil, method_inputs):
     from xdxd_cctbx.benchmark.compare import compare_structures
     from xdxd_cctbx.solver import solve
@@ -227,7 +236,7 @@ def _run_task(task, result, solver_phil, method_inputs):
     loaded = task.structure.load()
     reference = loaded.reference
     result.space_group = str(reference.space_group_info())
-    result.n_reference = (~reference.hd_selection()).count(True)
+    result.n_reference = reference_atom_count(reference)
     if task.structure.kind == MEASURED:
         data = loaded.reflections
         d_min = None if task.d_min == FULL else float(task.d_min)

@@ -11,7 +11,7 @@ import multiprocessing
 import os
 import time
 from dataclasses import dataclass, field
-from typing import Dict, List, Optional, Sequence, Tuple
+from typing import Dict, List, Optional, Tuple
 
 import numpy as np
 
@@ -20,7 +20,7 @@ from xdxd_cctbx.dataset.elements import IS_METAL
 from xdxd_cctbx.dataset.metal_complexes import build_complex
 from xdxd_cctbx.dataset.packing import Placement, asu_atoms, pack
 from xdxd_cctbx.dataset.shards import CrystalRecord, list_shards, shard_path, write_shard
-from xdxd_cctbx.dataset.space_groups import SPACE_GROUPS, sample_space_group, special_sites
+from xdxd_cctbx.dataset.space_groups import sample_space_group, special_sites
 
 logger = logging.getLogger(__name__)
 
@@ -125,13 +125,16 @@ class BuildParams:
 
     @classmethod
     def from_phil(cls, p) -> "BuildParams":
-        c = p.composition
-        return cls(p.n_structures, p.shard_size, p.seed, p.nproc, p.sources.moses, p.sources.qm9,
-                   p.sources.moses_pool, p.sources.qm9_pool,
-                   dict(organic=c.organic, qm9=c.qm9, salt=c.salt, complex=c.complex, organic_heavy=c.organic_heavy),
-                   c.z_prime_2, c.solvent, c.special_position, c.conformers_per_molecule,
-                   p.packing.contact_min, p.packing.contact_max, p.packing.volume_factor_sd, p.packing.max_excess,
-                   p.packing.volume_factor)
+        c, k = p.composition, p.packing
+        return cls(n_structures=p.n_structures, shard_size=p.shard_size, seed=p.seed, nproc=p.nproc,
+                   moses=p.sources.moses, qm9=p.sources.qm9, moses_pool=p.sources.moses_pool,
+                   qm9_pool=p.sources.qm9_pool,
+                   weights=dict(organic=c.organic, qm9=c.qm9, salt=c.salt, complex=c.complex,
+                                organic_heavy=c.organic_heavy),
+                   z_prime_2=c.z_prime_2, solvent=c.solvent, special_position=c.special_position,
+                   conformers_per_molecule=c.conformers_per_molecule, contact_min=k.contact_min,
+                   contact_max=k.contact_max, volume_factor_sd=k.volume_factor_sd, volume_factor=k.volume_factor,
+                   max_excess=k.max_excess)
 
 
 @dataclass

@@ -11,7 +11,8 @@ One shard holds N structures as flat arrays with offsets (ragged atoms):
   unit), ``site_mult`` uint8 (number of positions in the unit cell), ``special`` bool (on a
   special position: an inversion centre or a 2-fold axis)
 - per structure: ``smiles`` (moiety SMILES joined by '.', one entry per molecule of the
-  asymmetric unit, a molecule on a special position prefixed by '1/2*'), ``recipe``,
+  asymmetric unit, a molecule on a special position prefixed by '1/2*'; a metal complex is
+  written as its dissociated parts: metal ion and ligands), ``recipe``,
   ``n_mol``, ``min_contact`` (shortest intermolecular d / sum of vdW radii), ``volume_target``
 - ``meta``: JSON with seed, shard index, builder version
 """

@@ -271,7 +271,7 @@ def site_order(sg_id: int, x: np.ndarray) -> int:
 
 
 def _equivalent(sg_id: int, x: np.ndarray, y: np.ndarray, axis: Optional[np.ndarray]) -> bool:
-    """x is a symmetry image of y (modulo lattice), or of a point on y's 2-fold axis."""
+    """x is a symmetry image of y (modulo lattice), or lies on an image of y's 2-fold axis."""
     rots, trans = _ops_arrays(sg_id)
     for r, t in zip(rots, trans):
         d = r @ y + t - x
@@ -280,11 +280,9 @@ def _equivalent(sg_id: int, x: np.ndarray, y: np.ndarray, axis: Optional[np.ndar
             return True
         if axis is not None:
             ax = r @ axis
-            for c in range(-2, 3):  # images along the axis: d + lattice parallel to ax?
-                dd = d - np.round(d)
-                if np.linalg.norm(np.cross(dd, ax)) < 1e-6 or np.linalg.norm(np.cross(dd - np.sign(dd) * (np.abs(dd) > 0.49), ax)) < 1e-6:
+            for shift in np.ndindex(3, 3, 3):
+                if np.linalg.norm(np.cross(d + np.array(shift) - 1.0, ax)) < 1e-6:
                     return True
-                break
     return False
 
 
@@ -298,7 +296,6 @@ def special_sites(sg_id: int) -> Tuple[SpecialSite, ...]:
         is_two = np.isclose(np.trace(r), -1.0) and np.isclose(np.linalg.det(r), 1.0)
         if not (is_inv or is_two):
             continue
-        a = np.eye(3) - r
         axis = None
         if is_two:
             w, v = np.linalg.eig(r)

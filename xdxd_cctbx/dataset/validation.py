@@ -45,7 +45,6 @@ def _z_of(scatterer) -> int:
 def check_structure(xs, max_contact: float = 4.5) -> StructureCheck:
     """Contacts, density and composition of an ``xray.structure``."""
     from cctbx import crystal
-    from cctbx.array_family import flex
 
     z = np.array([_z_of(sc) for sc in xs.scatterers()])
     n = len(z)

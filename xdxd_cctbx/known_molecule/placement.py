@@ -274,14 +274,14 @@ class PlacementProblem:
                     t.copy_(torch.tensor(angles, dtype=self.dtype))
         return PoseBatch(confs, sites, base, torch.zeros(n, k, 3, dtype=self.dtype), trans, tors)
 
-    def local_coordinates(self, poses: PoseBatch, k: int, torsions: bool) -> torch.Tensor:
+    def local_coordinates(self, poses: PoseBatch, k: int, torsions: bool = True) -> torch.Tensor:
         """Body k's conformer coordinates with torsions applied, centred frame (B,n,3)."""
         x = self.conf_coords[k][poses.conf[k]]
         if torsions and len(self.tors_axes[k]):
             x = apply_torsions(x, poses.tors[k], self.tors_axes[k], self.tors_masks[k])
         return x
 
-    def coordinates(self, poses: PoseBatch, torsions: bool = False) -> torch.Tensor:
+    def coordinates(self, poses: PoseBatch, torsions: bool = True) -> torch.Tensor:
         """Fractional coordinates of all atoms (B,N,3)."""
         rot = quaternion_matrix(poses.rotvec) @ poses.base_rot  # (B,K,3,3)
         out = []
@@ -346,7 +346,7 @@ class PlacementProblem:
             total = total + (torch.relu(thr - d) ** 2).sum(1)
         return total / max(1, len(self.elements))
 
-    def losses(self, poses: PoseBatch, torsions: bool = False):
+    def losses(self, poses: PoseBatch, torsions: bool = True):
         """(total, correlation, clash) per pose."""
         frac = self.coordinates(poses, torsions)
         corr = self.correlation(frac)
@@ -371,7 +371,11 @@ def rebase(poses: PoseBatch) -> None:
 def optimise(problem: PlacementProblem, poses: PoseBatch, n_steps: int, *, torsions: bool = False,
              lr_rot: float = 0.06, lr_trans: float = 0.15, lr_tors: float = 0.08,
              noise: float = 0.0, gen: Optional[torch.Generator] = None) -> torch.Tensor:
-    """Adam on all poses at once (in place); returns the final losses (B,)."""
+    """Adam on all poses at once (in place); returns the final losses (B,).
+
+    Torsion angles stored in the poses are always applied; ``torsions`` makes
+    them free parameters too.
+    """
     poses.rotvec = poses.rotvec.detach().clone().requires_grad_(True)
     poses.trans = poses.trans.detach().clone().requires_grad_(True)
     groups = [{"params": [poses.rotvec], "lr": lr_rot}, {"params": [poses.trans], "lr": lr_trans}]
@@ -387,7 +391,7 @@ def optimise(problem: PlacementProblem, poses: PoseBatch, n_steps: int, *, torsi
         for g, lr in zip(opt.param_groups, base_lr):
             g["lr"] = lr * scale
         opt.zero_grad(set_to_none=True)
-        total, _, _ = problem.losses(poses, torsions)
+        total, _, _ = problem.losses(poses)  # stored torsions always applied; optimised if asked
         total.sum().backward()
         opt.step()
         if noise > 0 and gen is not None and frac_done < 0.6:
@@ -396,7 +400,7 @@ def optimise(problem: PlacementProblem, poses: PoseBatch, n_steps: int, *, torsi
                 poses.rotvec.add_(torch.randn(poses.rotvec.shape, generator=gen).to(problem.dtype) * 0.05 * amp)
                 poses.trans.add_(torch.randn(poses.trans.shape, generator=gen).to(problem.dtype) * 0.3 * amp)
     with torch.no_grad():
-        total, _, _ = problem.losses(poses, torsions)
+        total, _, _ = problem.losses(poses)
     poses.rotvec = poses.rotvec.detach()
     poses.trans = poses.trans.detach()
     poses.tors = [t.detach() for t in poses.tors]

@@ -34,6 +34,8 @@ import torch
 logger = logging.getLogger(__name__)
 
 TWO_PI = 2.0 * math.pi
+RF_LOW_RES = 2.8  # A: the coarse rotation scan uses reflections to this resolution ...
+RF_MIN_REFLECTIONS = 60  # ... when there are at least this many of them
 
 
 def uniform_rotations(n: int, seed: int = 0) -> torch.Tensor:
@@ -85,6 +87,8 @@ class RotationTranslationSearch:
         self.u = (self.e2_centred / (eps * sigma2)).numpy()
         cell = problem.unit_cell.parameters()
         self.grid = tuple(max(4, int(math.ceil(cell[i] / grid_spacing))) for i in range(3))
+        self._site_points: dict = {}
+        self._views: dict = {}
         self.bins = problem.bins_t
         self.n_bins = problem.n_bins
         self.bin_counts = problem.bin_counts.double()
@@ -105,19 +109,44 @@ class RotationTranslationSearch:
         centre = x.mean(0)
         return x - centre, centre
 
+    def rf_view(self, low: bool) -> dict:
+        """Reflections for the rotation function: all, or the low-resolution ones (smoother)."""
+        key = "low" if low else "all"
+        if key not in self._views:
+            d_star_sq = 4.0 * self.stol_sq.numpy()
+            sel = np.arange(self.m)
+            if low:
+                low_sel = np.where(d_star_sq <= 1.0 / RF_LOW_RES ** 2)[0]
+                if len(low_sel) >= RF_MIN_REFLECTIONS:
+                    sel = low_sel
+            from xdxd_cctbx.known_molecule.placement import shell_bins
+
+            bins = torch.tensor(shell_bins(d_star_sq[sel], per_bin=40))
+            n_bins = int(bins.max()) + 1
+            e2 = self.e2_obs.numpy()[sel]
+            self._views[key] = {
+                "sel": torch.tensor(sel), "h": torch.tensor(self.hkl[sel]),
+                "inv_eps": self.problem.inv_eps[torch.tensor(sel)].to(torch.float32),
+                "e2": torch.tensor(e2 - e2.mean(), dtype=torch.float32), "bins": bins, "n_bins": n_bins,
+                "counts": torch.bincount(bins, minlength=n_bins).to(torch.float32).clamp_min(1),
+            }
+        return self._views[key]
+
     def rotation_scores(self, k: int, conf: int, rotations: torch.Tensor, chunk: int = 256,
-                        atoms: Optional[np.ndarray] = None) -> torch.Tensor:
-        """Correlation of I_self with |E_obs|^2 for each orientation (P,); optionally a subset of atoms."""
+                        atoms: Optional[np.ndarray] = None, low: bool = False) -> torch.Tensor:
+        """Correlation of I_self with |E_obs|^2 for each orientation (P,).
+
+        atoms: a subset of the body's atoms (e.g. its rigid core); low: use the
+        low-resolution reflections only (a smoother function for a coarse scan).
+        """
         p = self.problem
         dt = torch.float32
+        view = self.rf_view(low)
         x = torch.tensor(self.local_coordinates(k, conf, atoms)[0], dtype=dt)  # (N,3) centred
-        f = self._atom_factors(k, atoms).to(dt)
+        f = self._atom_factors(k, atoms).to(dt)[:, view["sel"]]
         frac_mx = p.frac_mx.to(dt)
-        h = torch.tensor(self.hkl)
-        hr = torch.einsum("mi,sij->smj", h, self.self_rots).to(dt)  # (S',M,3)
-        inv_eps = self.problem.inv_eps.to(dt)
-        e2_obs = self.e2_centred.to(dt)
-        counts = self.bin_counts.to(dt)
+        hr = torch.einsum("mi,sij->smj", view["h"], self.self_rots).to(dt)  # (S',M,3)
+        inv_eps, e2_obs, counts, bins = view["inv_eps"], view["e2"], view["counts"], view["bins"]
         out = []
         for start in range(0, rotations.shape[0], chunk):
             rot = rotations[start:start + chunk].to(dt)
@@ -127,8 +156,8 @@ class RotationTranslationSearch:
             im = (f * torch.sin(phase)).sum(2)
             i_self = (re * re + im * im).sum(1)  # (P,M)
             i_eps = i_self * inv_eps
-            sums = torch.zeros(i_eps.shape[0], self.n_bins, dtype=dt).index_add_(1, self.bins, i_eps)
-            e2 = i_eps / (sums / counts).clamp_min(1e-12)[:, self.bins]
+            sums = torch.zeros(i_eps.shape[0], view["n_bins"], dtype=dt).index_add_(1, bins, i_eps)
+            e2 = i_eps / (sums / counts).clamp_min(1e-12)[:, bins]
             e2c = e2 - e2.mean(1, keepdim=True)
             num = (e2c * e2_obs).sum(1)
             den = torch.sqrt((e2c * e2c).sum(1) * (e2_obs ** 2).sum() + 1e-20)
@@ -171,13 +200,19 @@ class RotationTranslationSearch:
         return np.real(np.fft.ifftn(coeff)) * coeff.size + const
 
     def translation_scores(self, a_s: np.ndarray, points: np.ndarray,
-                           f_known: Optional[np.ndarray] = None) -> np.ndarray:
-        """T(t) at explicit fractional points (P,3) (special positions)."""
-        phase = TWO_PI * np.einsum("pi,smi->psm", points, self.g)
-        f_new = (a_s[None] * np.exp(1j * phase)).sum(1)  # (P,M)
+                           f_known: Optional[np.ndarray] = None, phases: Optional[np.ndarray] = None
+                           ) -> np.ndarray:
+        """T(t) at explicit fractional points (P,3) (special positions); phases: cached exp(2 pi i g.t)."""
+        if phases is None:
+            phases = self.point_phases(points)
+        f_new = np.einsum("psm,sm->pm", phases, a_s)  # (P,M)
         if f_known is not None:
             f_new = f_new + f_known[None]
         return (self.u[None] * np.abs(f_new) ** 2).sum(1)
+
+    def point_phases(self, points: np.ndarray) -> np.ndarray:
+        """exp(2 pi i g_s . t_p) (P,S,M) for explicit points."""
+        return np.exp(1j * TWO_PI * np.einsum("pi,smi->psm", points, self.g))
 
     def translation_peaks(self, a_s: np.ndarray, n_peaks: int, f_known: Optional[np.ndarray] = None
                           ) -> Tuple[np.ndarray, np.ndarray]:
@@ -191,23 +226,29 @@ class RotationTranslationSearch:
         order = np.argsort(-vals)[:n_peaks]
         return idx[order] / np.array(self.grid, dtype=np.float64), vals[order]
 
-    def site_points(self, k: int, n_per_dim: int = 12) -> List[Tuple[int, np.ndarray]]:
-        """(site index, fractional point) samples on body k's Wyckoff positions."""
+    def site_points(self, k: int, spacing: float = 0.5) -> List[Tuple[int, np.ndarray]]:
+        """(site index, fractional point) samples, about ``spacing`` A apart, on body k's Wyckoff positions."""
+        if k in self._site_points:
+            return self._site_points[k]
         out = []
         body = self.problem.bodies[k]
+        cell = np.array(self.problem.unit_cell.parameters()[:3])
         for i, site in enumerate(body.sites or []):
             rank = int(np.linalg.matrix_rank(site.w_matrix, tol=1e-6))
             if rank == 0:
-                out.append((i, site.w_shift.copy()))
+                out.append((i, site.w_shift - np.floor(site.w_shift)))
                 continue
-            axes = np.linspace(0.0, 1.0, n_per_dim, endpoint=False)
-            seen = []
-            for u in np.array(np.meshgrid(axes, axes, axes, indexing="ij")).reshape(3, -1).T:
-                pt = site.w_matrix @ u + site.w_shift
-                pt = pt - np.floor(pt)
-                if not any(np.allclose(pt, q, atol=1e-6) for q in seen):
-                    seen.append(pt)
-                    out.append((i, pt))
+            n = [max(2, int(math.ceil(c / spacing))) if np.abs(site.w_matrix[:, d]).max() > 1e-6 else 1
+                 for d, c in enumerate(cell)]
+            axes = [np.arange(m) / m for m in n]
+            grid = np.array(np.meshgrid(*axes, indexing="ij")).reshape(3, -1).T
+            pts = grid @ site.w_matrix.T + site.w_shift
+            pts -= np.floor(pts)
+            keys = {}
+            for p in pts:
+                keys.setdefault(tuple(np.round(p, 4) % 1.0), p)
+            out += [(i, p) for p in keys.values()]
+        self._site_points[k] = out
         return out
 
     def known_transform(self, frac: torch.Tensor, active: torch.Tensor) -> np.ndarray:

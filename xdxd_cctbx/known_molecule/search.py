@@ -8,21 +8,30 @@ with a cctbx ``xray.structure`` (non-H atoms, labelled from the molecule),
 optionally refined with restraints taken from the known molecule (1-2 and
 1-3 distances of its graph, ideal values from the conformer geometry).
 
-Search schedule (all poses of a stage optimised as one torch batch):
+Search schedule (the poses of a stage are optimised as one torch batch):
 
-1. ``n_starts`` random poses, conformers dealt round-robin; rigid Adam.
-2. The best distinct poses get torsion refinement.
-3. Each further round: conformer swaps of the elite poses (every other
-   conformer superposed on the current pose), elites with one body
-   re-randomised (several bodies), fresh random poses; rigid Adam, then
-   torsions on the new elite. Stops after ``n_rounds`` or ``max_seconds``.
+1. Stages: bodies are added one at a time, strongest scatterer first (heavy
+   atoms, then the main molecule, ...; waters and small ions together last).
+   Starts for a body come from the rotation and translation functions
+   (:mod:`.starts`, molecular replacement given the bodies already placed;
+   for flexible molecules also from their rigid core alone), some with random
+   torsion changes, plus a quarter random poses. Rigid Adam on
+   1 - corr(|E_obs|, |E_calc|) + clash, then torsion refinement of the best.
+2. Rounds: from the best distinct poses: every other conformer superposed,
+   single torsions turned by 120/180/240 degrees, each body re-placed by the
+   translation function given all others, random torsion changes, random
+   poses. Stops after ``n_rounds``, two rounds without improvement, or
+   ``max_seconds`` (batch sizes follow the measured speed to fit it).
+3. The best distinct poses become structures; restrained refinement of the
+   first ``n_refine`` (restraints from the molecule) picks the winner.
 
-Duplicates are recognised by |E_calc| (equivalent solutions, origin shifts and
+Duplicates are recognised by |F_calc| (equivalent solutions, origin shifts and
 the enantiomorph included, have the same amplitudes).
 """
 from __future__ import annotations
 
 import logging
+import math
 import time
 from dataclasses import dataclass, field
 from typing import Any, Dict, List, Optional, Sequence
@@ -92,8 +101,9 @@ known_molecule
   refine = True
     .type = bool
     .help = "Restrained least-squares refinement of the best candidates (restraints from the molecule)"
-  n_refine = 3
+  n_refine = 5
     .type = int(value_min=0)
+    .help = "Candidates refined; they are re-ranked by refined R1"
   seed = 0
     .type = int
   max_seconds = 600
@@ -203,29 +213,30 @@ class _Pool:
         if self.poses is not None:
             poses = PoseBatch.cat([self.poses, poses])
             losses = torch.cat([self.losses, losses])
-        order = torch.argsort(losses)
+        order = [i for i in torch.argsort(losses).tolist() if torch.isfinite(losses[i])]
+        order = order[:max(4 * self.size, 64)]
+        prints = self._fingerprints(poses.select(order)) if order else torch.zeros(0, 0)
         keep: List[int] = []
-        prints: List[torch.Tensor] = []
-        for i in order.tolist():
-            if not torch.isfinite(losses[i]):
-                continue
-            fp = self._fingerprint(poses.select([i]))
-            if any(float((fp * q).sum()) > 0.95 for q in prints):
+        kept_prints: List[torch.Tensor] = []
+        for pos, i in enumerate(order):
+            fp = prints[pos]
+            if any(float((fp * q).sum()) > 0.95 for q in kept_prints):
                 continue
             keep.append(i)
-            prints.append(fp)
+            kept_prints.append(fp)
             if len(keep) >= self.size:
                 break
         self.poses = poses.select(keep)
         self.losses = losses[keep]
 
-    def _fingerprint(self, pose: PoseBatch) -> torch.Tensor:
+    def _fingerprints(self, poses: PoseBatch) -> torch.Tensor:
+        """Unit vectors of centred |F_calc| (B, M): equivalent solutions give the same one."""
+        p = self.problem
         with torch.no_grad():
-            frac = self.problem.coordinates(pose, torsions=True)
-            a, b = self.problem.calc.real_imag(frac, self.problem.type_index, weights=self.problem.weights * self.problem.active)
-            e = torch.sqrt(a * a + b * b)[0]
-            e = e - e.mean()
-            return e / e.norm().clamp_min(1e-12)
+            a, b = p.calc.real_imag(p.coordinates(poses), p.type_index, weights=p.weights * p.active)
+            e = torch.sqrt(a * a + b * b)
+            e = e - e.mean(1, keepdim=True)
+            return e / e.norm(dim=1, keepdim=True).clamp_min(1e-12)
 
 
 def _chunks(n: int, per: int):
@@ -240,13 +251,29 @@ def _optimise_all(problem, poses: PoseBatch, n_steps: int, torsions: bool, chunk
     parts = []
     for sl in _chunks(poses.size, chunk):
         part = poses.select(torch.arange(sl.start, sl.stop))
-        if time.time() < deadline:
+        if time.time() < deadline or sl.start == 0:  # the first chunk always runs
             losses[sl] = optimise(problem, part, n_steps, torsions=torsions, gen=gen)
         parts.append(part)
     merged = PoseBatch.cat(parts)
     poses.conf, poses.site, poses.base_rot = merged.conf, merged.site, merged.base_rot
     poses.rotvec, poses.trans, poses.tors = merged.rotvec, merged.trans, merged.tors
     return losses
+
+
+def _torsion_flips(problem: PlacementProblem, poses: PoseBatch) -> PoseBatch:
+    """Every pose with one torsion turned by 120, 180 or 240 degrees (conjugated: 180 only)."""
+    variants = []
+    for k, body in enumerate(problem.bodies):
+        for j, tor in enumerate(body.conformers.torsions):
+            if tor.kind == "amide":
+                continue
+            for delta in ((math.pi,) if tor.kind == "conjugated" else (2 * math.pi / 3, math.pi, -2 * math.pi / 3)):
+                v = poses.select(torch.arange(poses.size))
+                v.tors[k][:, j] = v.tors[k][:, j] + delta
+                variants.append(v)
+    if not variants:
+        return poses.select(torch.arange(0))
+    return PoseBatch.cat(variants)
 
 
 def _variants(problem: PlacementProblem, pool: _Pool, n_total: int, gen, torsions: bool,
@@ -268,6 +295,12 @@ def _variants(problem: PlacementProblem, pool: _Pool, n_total: int, gen, torsion
                               for i in range(top.size)])
         batches.append(swap_conformers(problem, reps, k, new_conf, torsions))
         n_used += reps.size
+    if torsions:
+        flips = _torsion_flips(problem, elite.select(torch.arange(min(4, n_elite))))
+        if flips.size > n_total // 4:
+            flips = flips.select(torch.randperm(flips.size, generator=gen)[:n_total // 4])
+        batches.append(flips)
+        n_used += flips.size
     if len(problem.bodies) > 1 and starter is not None:
         # re-place one body by the rotation/translation functions given all the others
         bases = elite.select(torch.arange(min(4, n_elite)))
@@ -351,10 +384,35 @@ def _with_random_torsions(problem: PlacementProblem, poses: PoseBatch, bodies: S
     return out
 
 
+class _Budget:
+    """Sizes batches so that the remaining stages and rounds fit the time limit."""
+
+    def __init__(self, problem: PlacementProblem, params, deadline: float, n_units: float) -> None:
+        self.params = params
+        self.deadline = deadline
+        self.units = n_units
+        poses = problem.random_poses(16, torch.Generator().manual_seed(0))
+        t0 = time.time()
+        optimise(problem, poses, 2)
+        self.speed = max(1e-6, (time.time() - t0) / 32.0)  # seconds per pose and step
+
+    def starts(self) -> int:
+        """Poses affordable for the next stage or round (at least 32, at most n_starts)."""
+        left = max(0.0, self.deadline - time.time())
+        per_unit = left / max(1.0, self.units)
+        steps = self.params.n_steps + 0.3 * self.params.torsion_steps
+        n = int(0.8 * per_unit / (steps * self.speed))
+        return max(32, min(self.params.n_starts, n))
+
+    def done(self, seconds: float, pose_steps: int) -> None:
+        self.units = max(1.0, self.units - 1)
+        if pose_steps > 0:
+            self.speed = 0.5 * self.speed + 0.5 * seconds / pose_steps
+
+
 def _stage_starts(problem, starter: Optional[StartGenerator], pool: Optional[_Pool], placed, group,
-                  params, gen, torsions: bool):
+                  params, gen, torsions: bool, n: int):
     """(rigid starts, flexible starts) for adding ``group`` to the placed bodies."""
-    n = params.n_starts
     n_rand = n // 4 if starter is not None else n
     n_inf = n - n_rand
     if starter is not None and len(group) > 1:
@@ -380,6 +438,11 @@ def _stage_starts(problem, starter: Optional[StartGenerator], pool: Optional[_Po
     return rigid, (PoseBatch.cat(flexible) if flexible else None)
 
 
+def _pose_steps(rigid: PoseBatch, flexible: Optional[PoseBatch], params, torsions: bool) -> int:
+    n = rigid.size + (flexible.size if flexible is not None else 0)
+    return n * params.n_steps + (params.n_elite * params.torsion_steps if torsions else 0)
+
+
 def search_poses(problem: PlacementProblem, params, deadline: float) -> _Pool:
     """The search schedule (module docstring); returns the pool of best poses."""
     gen = torch.Generator().manual_seed(int(params.seed))
@@ -391,16 +454,23 @@ def search_poses(problem: PlacementProblem, params, deadline: float) -> _Pool:
         starter = StartGenerator(problem, n_orientations=params.rf_orientations, seed=params.seed)
         logger.info("rotation/translation search set up in %.1f s (grid %s)", time.time() - t0, starter.rt.grid)
     stages = plan_stages(problem)
+    budget = _Budget(problem, params, deadline, len(stages) + 0.7 * (params.n_rounds - 1))
     placed: List[int] = []
     pool: Optional[_Pool] = None
     for i, group in enumerate(stages):  # build the asymmetric unit body by body
+        if pool is not None and time.time() >= deadline:
+            logger.warning("time limit reached before all bodies were placed (stage %d/%d)", i + 1, len(stages))
+            break
         t0 = time.time()
         problem.set_active(placed)
-        rigid, flexible = _stage_starts(problem, starter, pool, placed, group, params, gen, torsions)
+        rigid, flexible = _stage_starts(problem, starter, pool, placed, group, params, gen, torsions,
+                                        budget.starts())
         t_starts = time.time() - t0
         placed = placed + list(group)
         problem.set_active(placed)
+        t1 = time.time()
         pool = _run_stage(problem, rigid, params, chunk, deadline, gen, torsions, params.n_elite, flexible)
+        budget.done(time.time() - t1, _pose_steps(rigid, flexible, params, torsions))
         logger.info("stage %d/%d (bodies %s): %.1f s (starts %.1f s), best loss %.4f (pool %s)", i + 1,
                     len(stages), group, time.time() - t0, t_starts, float(pool.losses[0]),
                     " ".join(f"{v:.3f}" for v in pool.losses[:5].tolist()))
@@ -414,11 +484,14 @@ def search_poses(problem: PlacementProblem, params, deadline: float) -> _Pool:
             logger.info("time limit reached")
             break
         t0 = time.time()
-        n_flex = int(round(params.n_starts * params.flexible_fraction)) if torsions else 0
-        poses = _variants(problem, pool, params.n_starts - n_flex, gen, torsions, starter)
+        n_round = budget.starts()
+        n_flex = int(round(n_round * params.flexible_fraction)) if torsions else 0
+        poses = _variants(problem, pool, n_round - n_flex, gen, torsions, starter)
         flexible = _with_random_torsions(problem, pool.poses.select(torch.arange(n_flex) % pool.poses.size),
                                          range(len(problem.bodies)), gen) if n_flex else None
+        t1 = time.time()
         fresh = _run_stage(problem, poses, params, chunk, deadline, gen, torsions, params.n_elite, flexible)
+        budget.done(time.time() - t1, _pose_steps(poses, flexible, params, torsions))
         pool.add(fresh.poses, fresh.losses)
         best_history.append(float(pool.losses[0]))
         logger.info("round %d/%d: %.1f s, best loss %.4f (pool %s)", r + 1, n_rounds, time.time() - t0,
@@ -479,6 +552,9 @@ def _place(f_obs, molecules, unit_cell_content, params, copies, i_obs) -> List[P
     if params.refine and params.n_refine:
         i_obs = i_obs if i_obs is not None else f_obs.f_as_f_sq()
         structures.refine_candidates(candidates[:params.n_refine], i_obs)
+        # the search's fit ranks the candidates, restrained refinement picks the best of them
+        refined = sorted((c for c in candidates if c.refinement is not None), key=lambda c: c.r1)
+        candidates = refined + [c for c in candidates if c.refinement is None]
     logger.info("known-molecule search done in %.1f s: best %r", time.time() - t_start,
                 candidates[0] if candidates else None)
     return candidates

@@ -22,6 +22,8 @@ from xdxd_cctbx.known_molecule.rotation_translation import RotationTranslationSe
 
 logger = logging.getLogger(__name__)
 
+RF_WORK = 2.0e8  # atom x reflection x rotation terms per body for the coarse rotation scan
+
 
 class StartGenerator:
     """Informed starting poses for :func:`.search.search_poses`."""
@@ -33,7 +35,8 @@ class StartGenerator:
         self.rotations = uniform_rotations(n_orientations, seed).to(torch.float32)
         self.n_keep = n_keep
         self.n_peaks = n_peaks
-        self._orientations: Dict[int, List[Tuple[float, int, np.ndarray]]] = {}
+        self._orientations: Dict[tuple, List[Tuple[float, int, np.ndarray]]] = {}
+        self._phases: Dict[int, np.ndarray] = {}
 
     def _core(self, k: int) -> Optional[np.ndarray]:
         """Rigid core of body k when it is clearly smaller than the body (flexible molecules)."""
@@ -53,17 +56,40 @@ class StartGenerator:
         if body.n_atoms == 1:
             out = [(0.0, 0, np.eye(3))]
         else:
+            n_conf = body.conformers.n_conformers
+            n_atoms = body.n_atoms if atoms is None else len(atoms)
+            n_low = len(self.rt.rf_view(True)["sel"])
+            work = n_conf * n_atoms * n_low * len(self.rt.self_rots)
+            n_rot = int(min(len(self.rotations), max(200, RF_WORK / max(1, work))))
+            rotations = self.rotations[:n_rot]
             found = []
-            per_conf = max(4, int(math.ceil(2 * self.n_keep / body.conformers.n_conformers)))
-            for c in range(body.conformers.n_conformers):
-                scores = self.rt.rotation_scores(k, c, self.rotations, atoms=atoms)
+            per_conf = max(4, int(math.ceil(2 * self.n_keep / n_conf)))
+            for c in range(n_conf):
+                scores = self.rt.rotation_scores(k, c, rotations, atoms=atoms, low=True)
                 top = torch.argsort(scores, descending=True)[:per_conf]
-                found += [(float(scores[i]), c, i) for i in top.tolist()]
+                found += [(float(scores[i]), c, rotations[i]) for i in top.tolist()]
             found.sort(key=lambda x: -x[0])
-            out = [(s, c, self.rotations[i].double().numpy()) for s, c, i in found[:self.n_keep]]
+            found = self._polish(k, found[:2 * self.n_keep], atoms)
+            out = [(s, c, r.double().numpy()) for s, c, r in found[:self.n_keep]]
             logger.debug("rotation function of body %d%s: best %.3f, %d kept", k, " (core)" if use_core else "",
                          out[0][0], len(out))
         self._orientations[key] = out
+        return out
+
+    def _polish(self, k: int, found: list, atoms: Optional[np.ndarray], n_trials: int = 6,
+                angle: float = 0.15) -> list:
+        """Small random turns of the best orientations, kept where the rotation function improves."""
+        from xdxd_cctbx.known_molecule.placement import quaternion_matrix
+
+        gen = torch.Generator().manual_seed(1234 + k)
+        out = []
+        for score, conf, rot in found:
+            turns = quaternion_matrix(torch.randn(n_trials, 3, generator=gen) * angle).to(rot.dtype)
+            trial = torch.cat([rot.unsqueeze(0), turns @ rot])
+            scores = self.rt.rotation_scores(k, conf, trial, atoms=atoms)
+            best = int(torch.argmax(scores))
+            out.append((float(scores[best]), conf, trial[best]))
+        out.sort(key=lambda x: -x[0])
         return out
 
     def _translations(self, k: int, conf: int, rot: np.ndarray, f_known: Optional[np.ndarray], n: int,
@@ -74,7 +100,9 @@ class StartGenerator:
         if body.sites:
             pts = self.rt.site_points(k)
             xyz = np.array([p for _, p in pts])
-            scores = self.rt.translation_scores(a_s, xyz, f_known)
+            if k not in self._phases:
+                self._phases[k] = self.rt.point_phases(xyz)
+            scores = self.rt.translation_scores(a_s, xyz, f_known, self._phases[k])
             order = np.argsort(-scores)[:n]
             return [(float(scores[i]), pts[i][0], xyz[i]) for i in order]
         pts, vals = self.rt.translation_peaks(a_s, n, f_known)
@@ -86,6 +114,8 @@ class StartGenerator:
         atoms = self._core(k) if use_core else None
         frac_mx = self.problem.frac_mx.double().numpy()
         found = []
+        if self.problem.bodies[k].sites:  # translations are few: fewer orientations suffice
+            n_orient = min(n_orient or self.n_keep, max(8, self.n_keep // 4))
         for rs, conf, rot in self.orientations(k, use_core)[:n_orient]:
             mu = self.rt.local_coordinates(k, conf, atoms)[1]  # centroid of the atoms used, body frame
             for ts, site, centre in self._translations(k, conf, rot, f_known, self.n_peaks, atoms):
