@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+import math
 import time
 
 from xdxd_cctbx.errors import SolveError
@@ -67,9 +68,9 @@ def expected_atoms_per_asu(unit_cell_content: dict, space_group) -> list[tuple[s
     for element, n in unit_cell_content.items():
         if element in ("H", "D"):
             continue
-        per_asu = int(round(n / order))
-        if per_asu == 0 and n > 0:
-            per_asu = 1  # an atom on a special position
+        ratio = n / order
+        # a fraction well away from an integer means atoms on special positions
+        per_asu = int(round(ratio)) if abs(ratio - round(ratio)) < 0.1 else int(math.ceil(ratio))
         if per_asu:
             counts.append((element, per_asu))
     counts.sort(key=lambda ec: -tiny_pse.table(ec[0]).atomic_number())

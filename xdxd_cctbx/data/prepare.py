@@ -19,8 +19,8 @@ data {
 }
 """
 
-# The tolerance on d_min: asking for 0.8 with data to 0.7995 is fine.
-_D_MIN_TOLERANCE = 0.01
+# Asking for a little more than the data hold (2.0 with data to 2.01 A) just uses all data.
+_D_MIN_RELATIVE_TOLERANCE = 0.03
 MIN_REFLECTIONS = 20
 
 
@@ -65,7 +65,7 @@ def prepare_reflections(miller_array, d_min: float | None = None, d_max: float |
     if d_min is not None:
         if d_min <= 0:
             raise InputError(f"d_min={d_min} is not positive: give the resolution cut-off in Angstrom, e.g. d_min=2.0")
-        if d_min < data_d_min - _D_MIN_TOLERANCE:
+        if d_min < data_d_min * (1 - _D_MIN_RELATIVE_TOLERANCE):
             raise InputError(f"d_min={d_min:g} is below the data's limit ({data_d_min:.3f} A): use d_min >= {data_d_min:.2f}")
     array = array.as_non_anomalous_array()
     if array.sigmas() is None:
