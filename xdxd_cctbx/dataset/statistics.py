@@ -84,10 +84,13 @@ def check_sample(directory: str, n: int, seed: int = 0, threshold: float = 0.8) 
     rng = np.random.default_rng(seed)
     shards = list_shards(directory)
     picked = []
-    for path in rng.choice(shards, size=min(len(shards), max(1, n // 5)), replace=False):
+    per_shard = max(1, -(-n // max(len(shards), 1)))
+    for path in rng.permutation(shards):
         recs = read_shard(str(path))
-        for i in rng.choice(len(recs), size=min(len(recs), 5), replace=False):
+        for i in rng.choice(len(recs), size=min(len(recs), per_shard), replace=False):
             picked.append(recs[int(i)])
+        if len(picked) >= n:
+            break
     picked = picked[:n]
     bad, worst, mult_bad, dev = [], 1e9, 0, 0.0
     for r in picked:

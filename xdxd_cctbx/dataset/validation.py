@@ -2,7 +2,7 @@
 
 Molecules are found from the structure itself, not from the builder's labels: bonds
 are pairs closer than 1.2 x (sum of covalent radii) (metal-ligand bonds: the sum
-+ 0.35 A), the asymmetric-unit atoms plus their symmetry images reached through bonds
++ 0.45 A, so that Jahn-Teller/apical bonds count as bonds), the asymmetric-unit atoms plus their symmetry images reached through bonds
 form the molecules, and any pair of atoms not in the same molecule copy is an
 intermolecular contact. Needs cctbx: import xdxd_cctbx before calling.
 """
@@ -70,7 +70,7 @@ def check_structure(xs, max_contact: float = 4.5) -> StructureCheck:
                 d = uc.distance(sites_frac[i], op * sites_frac[j])
                 pairs.append((i, j, op, d))
                 rc = COVALENT_RADIUS[z[i]] + COVALENT_RADIUS[z[j]]
-                limit = rc + 0.35 if (IS_METAL[z[i]] or IS_METAL[z[j]]) else 1.2 * rc
+                limit = rc + 0.45 if (IS_METAL[z[i]] or IS_METAL[z[j]]) else 1.2 * rc
                 if d < limit and not (z[i] == 1 and z[j] == 1):
                     bonds[i].append((j, op))
                     bonds[j].append((i, op.inverse()))

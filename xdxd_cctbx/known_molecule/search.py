@@ -391,10 +391,11 @@ class _Budget:
         self.params = params
         self.deadline = deadline
         self.units = n_units
-        poses = problem.random_poses(16, torch.Generator().manual_seed(0))
+        poses = problem.random_poses(32, torch.Generator().manual_seed(0))
+        optimise(problem, poses.select(torch.arange(4)), 1)  # warm-up
         t0 = time.time()
-        optimise(problem, poses, 2)
-        self.speed = max(1e-6, (time.time() - t0) / 32.0)  # seconds per pose and step
+        optimise(problem, poses, 3)
+        self.speed = max(1e-6, (time.time() - t0) / 96.0)  # seconds per pose and step
 
     def starts(self) -> int:
         """Poses affordable for the next stage or round (at least 32, at most n_starts)."""
@@ -407,7 +408,7 @@ class _Budget:
     def done(self, seconds: float, pose_steps: int) -> None:
         self.units = max(1.0, self.units - 1)
         if pose_steps > 0:
-            self.speed = 0.5 * self.speed + 0.5 * seconds / pose_steps
+            self.speed = max(1e-6, seconds / pose_steps)
 
 
 def _stage_starts(problem, starter: Optional[StartGenerator], pool: Optional[_Pool], placed, group,
