@@ -1,0 +1,1 @@
+"""Diffusion sampling of crystal structures conditioned on diffraction data."""

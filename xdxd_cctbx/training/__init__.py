@@ -1,0 +1,1 @@
+"""Training the denoiser: data, loop, checkpoints, validation, export."""
