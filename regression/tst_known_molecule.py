@@ -156,7 +156,7 @@ def test_solve_nitroaniline_p21c_at_2A():
     params.n_refine = 1
     params.max_seconds = 60
     cands = place_molecules(data.f_obs, [NITROANILINE], unit_cell_content={"C": 24, "H": 24, "N": 8, "O": 8},
-                            params=params, i_obs=data.i_obs)
+                            params=params, i_obs=data.i_obs, e_obs=data.e_obs)
     best = cands[0]
     assert best.xray_structure.scatterers().size() == 10
     assert best.correlation > 0.9
@@ -208,3 +208,47 @@ def test_solve_on_inversion_centre():
     best = cands[0]
     assert best.xray_structure.scatterers().size() == 4
     assert compare_structures(xs, best.xray_structure).match
+
+
+def test_molecule_file_and_conformer_ensemble(tmp_path):
+    """A .sdf with coordinates becomes one conformer of the ensemble; torsions and core found."""
+    from rdkit import Chem
+    from rdkit.Chem import AllChem
+    from xdxd_cctbx.known_molecule.conformers import embed_ensemble
+
+    mol = Chem.AddHs(Chem.MolFromSmiles("OCCc1ccccc1"))
+    AllChem.EmbedMolecule(mol, randomSeed=3)
+    path = str(tmp_path / "phenethyl.sdf")
+    writer = Chem.SDWriter(path)
+    writer.write(mol)
+    writer.close()
+    spec = parse_molecule(path)
+    assert spec.coordinates is not None and spec.n_heavy == 9
+    sets = embed_ensemble(spec, n_conformers=4, seed=1, max_seconds=20)
+    assert len(sets) == 1
+    cs = sets[0]
+    assert "file" in cs.origin and cs.coords.shape[1:] == (9, 3)
+    assert len(cs.torsions) == 2  # ring-CH2 and CH2-CH2 (C-O only moves H)
+    assert sorted(cs.elements) == sorted("OCCCCCCCC")
+    assert 6 <= len(cs.core) <= 8  # the phenyl ring and its axis atoms
+    with pytest.raises(InputError, match="not found"):
+        parse_molecule("missing_molecule.mol")
+
+
+def test_metal_centre_idealised():
+    """ETKDG bends a two-coordinate Au; the ensemble gets a linear one."""
+    from xdxd_cctbx.known_molecule.conformers import embed_ensemble
+
+    spec = parse_molecule("C[Au]c1ccccc1")
+    cs = embed_ensemble(spec, n_conformers=2, seed=0, max_seconds=20)[0]
+    ids = list(cs.atom_ids)
+    au_atom = next(a for a in spec.mol.GetAtoms() if a.GetSymbol() == "Au")
+    au = ids.index(au_atom.GetIdx())
+    nbs = [ids.index(n.GetIdx()) for n in au_atom.GetNeighbors()]
+    linear = []
+    for c in range(cs.n_conformers):
+        x = cs.coords[c]
+        u, v = x[nbs[0]] - x[au], x[nbs[1]] - x[au]
+        linear.append(np.degrees(np.arccos(u @ v / np.linalg.norm(u) / np.linalg.norm(v))))
+    assert "metal" in cs.origin
+    assert max(linear) > 175.0

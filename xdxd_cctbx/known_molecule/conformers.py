@@ -178,6 +178,30 @@ def _optimise(mol, conf_ids: List[int], max_iters: int = 400) -> List[int]:
     return new_ids
 
 
+def _idealise_metals(mol, conf_ids: List[int], max_confs: int = 8) -> List[int]:
+    """Copies of conformers with regular metal coordination (see :mod:`.metal_geometry`)."""
+    from rdkit import Chem
+    from rdkit.Chem import AllChem
+
+    from xdxd_cctbx.known_molecule.metal_geometry import idealise, n_choices
+
+    if AllChem.MMFFHasAllMoleculeParams(mol):
+        return []
+    choices = n_choices(mol)
+    new_ids = []
+    for cid in conf_ids[:max_confs]:
+        for choice in range(choices):
+            xyz = idealise(mol, mol.GetConformer(cid).GetPositions(), choice)
+            if xyz is None:
+                continue
+            conf = Chem.Conformer(mol.GetNumAtoms())
+            for k, p in enumerate(xyz):
+                conf.SetAtomPosition(k, p.tolist())
+            conf.Set3D(True)
+            new_ids.append(mol.AddConformer(conf, assignId=True))
+    return new_ids
+
+
 def _kabsch_rmsd(a: np.ndarray, b: np.ndarray) -> float:
     a = a - a.mean(0)
     b = b - b.mean(0)
@@ -340,6 +364,8 @@ def embed_ensemble(spec: MoleculeSpec, n_conformers: int = 16, seed: int = 0,
             conf.SetAtomPosition(k, p.tolist())
         cid = mol.AddConformer(conf, assignId=True)
         origin[cid] = "file"
+    for cid in _idealise_metals(mol, list(ids)):
+        origin[cid] = "metal"
     for cid in _optimise(mol, list(ids)):
         origin[cid] = "optimised"
     selected = np.array([a.GetIdx() for a in mol.GetAtoms()
@@ -350,8 +376,8 @@ def embed_ensemble(spec: MoleculeSpec, n_conformers: int = 16, seed: int = 0,
     all_xyz = np.array([mol.GetConformer(c).GetPositions() for c in conf_ids])  # (C, n_all, 3)
     bodies = _fragments(mol, selected) if split else [np.arange(len(selected), dtype=np.int64)]
     sets = []
-    first = conf_ids.index(next((c for c in conf_ids if origin[c] == "file"),
-                                next((c for c in conf_ids if origin[c] == "optimised"), conf_ids[0])))
+    preferred = [c for tag in ("file", "metal", "optimised") for c in conf_ids if origin[c] == tag]
+    first = conf_ids.index(preferred[0] if preferred else conf_ids[0])
     rng = np.random.default_rng(seed)
     for body in bodies:
         atoms = selected[body]
@@ -404,16 +430,17 @@ def _conformer_set(spec, mol, atoms: np.ndarray, xyz: np.ndarray, origin: List[s
     adj, bonds = _graph(mol, atoms)
     centred = xyz - xyz.mean(1, keepdims=True)
     dist = np.linalg.norm(centred[:, :, None, :] - centred[:, None, :, :], axis=-1)  # (C, n, n)
-    good = [i for i, o in enumerate(origin) if o in ("optimised", "file")] or list(range(len(origin)))
+    good = [i for i, o in enumerate(origin) if o in ("optimised", "file", "metal")] or list(range(len(origin)))
     mean_d = dist[good].mean(0)  # restraint targets from force-field geometry where there is one
     topo = _topological_distances(adj)
     bond_list = [(a, b, float(mean_d[a, b])) for a, b, _ in bonds]
     angle_list = []
     n = len(atoms)
+    is_metal = [mol.GetAtomWithIdx(int(a)).GetSymbol() in METALS for a in atoms]
     for i in range(n):
         for j in range(i + 1, n):
-            if topo[i, j] == 2:
-                angle_list.append((i, j, float(mean_d[i, j])))
+            if topo[i, j] == 2 and not all(is_metal[c] for c in set(adj[i]) & set(adj[j])):
+                angle_list.append((i, j, float(mean_d[i, j])))  # not across a metal centre
     from rdkit import Chem
 
     try:

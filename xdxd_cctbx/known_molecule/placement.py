@@ -27,6 +27,7 @@ from typing import List, Optional, Sequence
 import numpy as np
 import torch
 
+from xdxd_cctbx.errors import InputError
 from xdxd_cctbx.known_molecule.conformers import ConformerSet, sample_torsion_angles
 from xdxd_cctbx.known_molecule.molecules import METALS
 from xdxd_cctbx.known_molecule.sites import SiteChoice, all_operations
@@ -145,7 +146,7 @@ class PlacementProblem:
     """Data, symmetry and bodies fixed during a search; computes poses' losses."""
 
     def __init__(self, f_obs, bodies: List[Body], *, clash_weight: float = 1.0,
-                 dtype: torch.dtype = torch.float32, b_iso: float = 2.0) -> None:
+                 dtype: torch.dtype = torch.float32, b_iso: float = 2.0, e_obs=None) -> None:
         from xdxd_cctbx.sf import StructureFactorCalculator, SymmetryOperators
 
         self.bodies = bodies
@@ -158,8 +159,16 @@ class PlacementProblem:
         eps = np.array(f_obs.epsilons().data(), dtype=np.float64)
         f = np.maximum(np.array(f_obs.data(), dtype=np.float64), 0.0)
         self.bins = shell_bins(np.array(f_obs.d_star_sq().data(), dtype=np.float64))
-        e_obs = np.sqrt(normalise_intensities(f * f / eps, self.bins))
-        self.e_obs = torch.tensor(e_obs, dtype=dtype)
+        if e_obs is not None:  # the caller's |E| (same reflections as f_obs)
+            lookup = dict(zip(e_obs.indices(), e_obs.data()))
+            missing = sum(1 for h in f_obs.indices() if h not in lookup)
+            if missing:
+                raise InputError(f"e_obs lacks {missing} of the {f_obs.size()} reflections of f_obs: "
+                                 "give |E| for the same reflections or leave e_obs out")
+            e_values = np.array([lookup[h] for h in f_obs.indices()], dtype=np.float64)
+        else:
+            e_values = np.sqrt(normalise_intensities(f * f / eps, self.bins))
+        self.e_obs = torch.tensor(e_values, dtype=dtype)
         self.e_obs_centred = self.e_obs - self.e_obs.mean()
         self.n_bins = int(self.bins.max()) + 1
         self.bins_t = torch.tensor(self.bins)

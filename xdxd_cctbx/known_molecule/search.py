@@ -46,6 +46,7 @@ from xdxd_cctbx.known_molecule.molecules import (
     MoleculeSpec, check_cell_volume, parse_molecules, resolve_copies)
 from xdxd_cctbx.known_molecule.placement import (
     Body, PlacementProblem, PoseBatch, optimise, swap_conformers)
+from xdxd_cctbx.known_molecule.polish import polish
 from xdxd_cctbx.known_molecule.sites import special_sites
 from xdxd_cctbx.known_molecule.starts import StartGenerator
 
@@ -70,7 +71,7 @@ known_molecule
   n_starts = 256
     .type = int(value_min=1)
     .help = "Random poses per round"
-  n_rounds = 4
+  n_rounds = 8
     .type = int(value_min=1)
     .help = "Search rounds (conformer swaps and re-randomised bodies after the first)"
   n_steps = 100
@@ -96,6 +97,9 @@ known_molecule
   include_hydrogens = False
     .type = bool
     .help = "Use the conformers' hydrogen atoms in the structure factors"
+  polish_steps = 150
+    .type = int(value_min=0)
+    .help = "Adam steps moving single atoms of the best poses (restrained by the molecule's geometry)"
   n_candidates = 5
     .type = int(value_min=1)
   refine = True
@@ -117,6 +121,7 @@ known_molecule
 """
 
 _WORK_LIMIT = 6.0e7  # elementwise work per optimisation batch (memory and speed on CPU)
+CONVERGED_LOSS = 0.12  # 1 - corr below which two rounds without progress end the search
 
 
 def default_params():
@@ -230,13 +235,27 @@ class _Pool:
         self.losses = losses[keep]
 
     def _fingerprints(self, poses: PoseBatch) -> torch.Tensor:
-        """Unit vectors of centred |F_calc| (B, M): equivalent solutions give the same one."""
-        p = self.problem
         with torch.no_grad():
-            a, b = p.calc.real_imag(p.coordinates(poses), p.type_index, weights=p.weights * p.active)
-            e = torch.sqrt(a * a + b * b)
-            e = e - e.mean(1, keepdim=True)
-            return e / e.norm(dim=1, keepdim=True).clamp_min(1e-12)
+            return fingerprints(self.problem, self.problem.coordinates(poses))
+
+
+def fingerprints(problem: PlacementProblem, frac: torch.Tensor) -> torch.Tensor:
+    """Unit vectors of centred |F_calc| (B, M): equivalent solutions give the same one."""
+    with torch.no_grad():
+        a, b = problem.calc.real_imag(frac, problem.type_index, weights=problem.weights * problem.active)
+        e = torch.sqrt(a * a + b * b)
+        e = e - e.mean(1, keepdim=True)
+        return e / e.norm(dim=1, keepdim=True).clamp_min(1e-12)
+
+
+def distinct(problem: PlacementProblem, frac: torch.Tensor, losses: torch.Tensor, limit: float = 0.95) -> List[int]:
+    """Indices of the distinct solutions among coordinate sets (B,N,3), best loss first."""
+    prints = fingerprints(problem, frac)
+    keep: List[int] = []
+    for i in torch.argsort(losses).tolist():
+        if torch.isfinite(losses[i]) and all(float((prints[i] * prints[j]).sum()) <= limit for j in keep):
+            keep.append(i)
+    return keep
 
 
 def _chunks(n: int, per: int):
@@ -497,8 +516,9 @@ def search_poses(problem: PlacementProblem, params, deadline: float) -> _Pool:
         best_history.append(float(pool.losses[0]))
         logger.info("round %d/%d: %.1f s, best loss %.4f (pool %s)", r + 1, n_rounds, time.time() - t0,
                     best_history[-1], " ".join(f"{v:.3f}" for v in pool.losses[:5].tolist()))
-        if len(best_history) >= 3 and best_history[-3] - best_history[-1] < 1e-3:
-            logger.info("no improvement in two rounds: search stopped")
+        if (len(best_history) >= 3 and best_history[-3] - best_history[-1] < 1e-3
+                and best_history[-1] < CONVERGED_LOSS):
+            logger.info("a good fit not improved in two rounds: search stopped")
             break
     return pool
 
@@ -515,20 +535,20 @@ def place_molecules(f_obs, molecules: Sequence[str], unit_cell_content: Optional
     params: the extracted ``known_molecule`` PHIL scope (defaults if None).
     copies: copies per asymmetric unit per molecule (overrides params.copies).
     i_obs: F^2 with sigmas for the refinement (default: from f_obs).
-    e_obs: ignored placeholder for a caller's |E| (|E| is computed here in the
-    search's own resolution shells).
+    e_obs: the caller's normalised |E| for the same reflections (default:
+    normalised here in resolution shells of about 60 reflections).
     """
     params = _extract(params)
     threads = torch.get_num_threads()
     if params.n_threads:
         torch.set_num_threads(int(params.n_threads))
     try:
-        return _place(f_obs, molecules, unit_cell_content, params, copies, i_obs)
+        return _place(f_obs, molecules, unit_cell_content, params, copies, i_obs, e_obs)
     finally:
         torch.set_num_threads(threads)
 
 
-def _place(f_obs, molecules, unit_cell_content, params, copies, i_obs) -> List[PlacedCandidate]:
+def _place(f_obs, molecules, unit_cell_content, params, copies, i_obs, e_obs) -> List[PlacedCandidate]:
     t_start = time.time()
     deadline = t_start + float(params.max_seconds)
     if f_obs is None or f_obs.size() == 0:
@@ -544,11 +564,22 @@ def _place(f_obs, molecules, unit_cell_content, params, copies, i_obs) -> List[P
     resolve_copies(specs, order_z, unit_cell_content)
     check_cell_volume(specs, order_z, f_obs.unit_cell().volume())
     bodies = build_bodies(specs, sg_info, params)
-    problem = PlacementProblem(f_obs, bodies, clash_weight=params.clash_weight)
+    problem = PlacementProblem(f_obs, bodies, clash_weight=params.clash_weight, e_obs=e_obs)
     logger.info("known-molecule search: %d bodies, %d atoms, %d reflections, %s",
                 len(bodies), len(problem.elements), f_obs.size(), sg_info)
     pool = search_poses(problem, params, deadline)
-    candidates = structures.make_candidates(problem, pool.poses, pool.losses, specs, f_obs,
+    top = pool.poses.select(torch.arange(min(pool.poses.size, 2 * params.n_candidates)))
+    if params.polish_steps:
+        frac, losses, corr = polish(problem, top, n_steps=params.polish_steps)
+        logger.info("atom-level polish: best loss %.4f -> %.4f", float(pool.losses[0]), float(losses.min()))
+        keep = torch.tensor(distinct(problem, frac, losses) or [int(torch.argmin(losses))], dtype=torch.long)
+        frac, losses, corr = frac[keep], losses[keep], corr[keep]
+    else:
+        with torch.no_grad():
+            frac = problem.coordinates(top)
+            corr = problem.correlation(frac)
+        losses = pool.losses[:top.size]
+    candidates = structures.make_candidates(problem, frac.double().numpy(), losses, corr, specs, f_obs,
                                             params.n_candidates)
     if params.refine and params.n_refine:
         i_obs = i_obs if i_obs is not None else f_obs.f_as_f_sq()

@@ -17,12 +17,14 @@ import numpy as np
 import torch
 
 from xdxd_cctbx.errors import XdxdError
+from xdxd_cctbx.known_molecule.molecules import METALS
 from xdxd_cctbx.known_molecule.sites import fold_onto_site
 
 logger = logging.getLogger(__name__)
 
 BOND_SIGMA = 0.02
 ANGLE_SIGMA = 0.04
+METAL_BOND_SIGMA = 0.08
 _B_GRID = (1.0, 2.0, 3.0, 4.5, 6.0)
 
 
@@ -108,6 +110,8 @@ def restraint_pairs(problem, maps) -> List[tuple]:
             for a, b, ideal in pairs:
                 if cs.elements[a] == "H" or cs.elements[b] == "H":
                     continue
+                if cs.elements[a] in METALS or cs.elements[b] in METALS:
+                    sigma = METAL_BOND_SIGMA  # metal geometry is only approximate in the conformers
                 i, op_a = mapping[a]
                 j, op_b = mapping[b]
                 rt = op_a.inverse().multiply(op_b)
@@ -139,19 +143,14 @@ def r1_and_u(xs, f_obs) -> Tuple[float, float]:
     return best
 
 
-def make_candidates(problem, poses, losses: torch.Tensor, specs, f_obs, n: int):
-    """The best ``n`` poses as :class:`~xdxd_cctbx.known_molecule.search.PlacedCandidate`."""
+def make_candidates(problem, frac: np.ndarray, losses: torch.Tensor, corr: torch.Tensor, specs, f_obs,
+                    n: int):
+    """The best ``n`` coordinate sets (B,N,3) as :class:`~.search.PlacedCandidate`, best first."""
     from xdxd_cctbx.known_molecule.search import PlacedCandidate
 
-    if poses is None or poses.size == 0:
-        return []
     out = []
-    with torch.no_grad():
-        frac = problem.coordinates(poses, torsions=True).double().numpy()
-        corr = problem.correlation(problem.coordinates(poses, torsions=True))
-    for i in range(min(n, poses.size)):
-        if not np.isfinite(float(losses[i])):
-            continue
+    order = [i for i in torch.argsort(losses).tolist() if np.isfinite(float(losses[i]))]
+    for i in order[:n]:
         xs, info, pairs = pose_to_structure(problem, frac[i], specs)
         r1, _ = r1_and_u(xs, f_obs)
         out.append(PlacedCandidate(xray_structure=xs, score=float(losses[i]), correlation=float(corr[i]),
