@@ -21,6 +21,7 @@ Writes PREFIX.json (results and summary), PREFIX.md (tables), PREFIX_*.png
 Usage examples:
   xdxd.benchmark /path/cod_validation d_min=1.0,1.5,2.0 methods=charge_flipping nproc=2 output.prefix=cf
   xdxd.benchmark /path/measured d_min=full,2.0 output.prefix=measured
+  xdxd.benchmark /path/cod_validation d_min=2.0 methods=known_molecule molecules=cod_molecules.json nproc=2
   xdxd.benchmark folder_of_cifs count=5 d_min=1.0 solver.charge_flipping.max_attempts=3
 """
     datatypes = ["phil"]
@@ -57,6 +58,15 @@ Usage examples:
         if unknown:
             raise Sorry(f"unknown method '{unknown[0]}': use one of {', '.join(METHODS)}")
         self.structures = discover_structures(p.set, count=p.count)
+        self.molecule_table = None
+        if "known_molecule" in self.methods:
+            from xdxd_cctbx.benchmark.molecule_table import check_table_covers, read_molecule_table
+
+            if p.molecules is None:
+                raise Sorry("methods=known_molecule needs the molecules of each structure: molecules=TABLE.json "
+                            "(benchmarks/molecules_of_set.py writes one)")
+            self.molecule_table = read_molecule_table(p.molecules)
+            check_table_covers(self.molecule_table, self.structures)
         self.tasks = make_tasks(self.structures, self.d_mins, self.methods, seed=p.seed, noise=p.noise,
                                 timeout=p.timeout or None)
         import os
@@ -104,7 +114,15 @@ Usage examples:
               f"methods {','.join(self.methods)}: {len(self.tasks)} tasks on {p.nproc} process(es)",
               file=self.logger)
         t0 = time.time()
+        method_inputs = None
+        if self.molecule_table is not None:
+            import functools
+
+            from xdxd_cctbx.benchmark.molecule_table import molecules_from_table
+
+            method_inputs = functools.partial(molecules_from_table, self.molecule_table)
         results = run_benchmark(self.tasks, solver_params=p.solver, nproc=p.nproc, jsonl_path=jsonl,
+                                method_inputs=method_inputs,
                                 start_method=p.start_method)
         wall = time.time() - t0
         summary = summarize(results)

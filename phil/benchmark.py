@@ -11,7 +11,12 @@ d_min = 1.0 1.5 2.0
            data's own limit"
 methods = charge_flipping
   .type = strings
-  .help = "Methods passed to solve(), e.g. methods=charge_flipping"
+  .help = "Methods passed to solve(), e.g. methods=charge_flipping,known_molecule \
+           (known_molecule needs molecules=TABLE.json)"
+molecules = None
+  .type = path
+  .help = "JSON table: structure name -> list of molecules (SMILES, N*SMILES for N copies \
+           per asymmetric unit). Needed by methods=known_molecule"
 count = None
   .type = int(value_min=1)
   .help = "Only the first COUNT structures of the set"

@@ -215,3 +215,52 @@ def test_measured_sets_truncated(shared_data):
 
 if __name__ == "__main__":
     sys.exit(pytest.main([__file__, "-q"]))
+
+
+def test_known_molecule_benchmark_with_molecules_table(tmp_path, capsys):
+    """methods=known_molecule takes each structure's molecules from a JSON table."""
+    import shutil
+
+    from xdxd_cctbx.examples import example_paths
+
+    folder = tmp_path / "km_set"
+    folder.mkdir()
+    shutil.copy(example_paths()["reference"], folder / "paracetamol.cif")
+    table = tmp_path / "molecules.json"
+    table.write_text(json.dumps({"paracetamol": [{"smiles": "CC(=O)Nc1ccc(O)cc1", "copies": 1}]}))
+    prefix = str(tmp_path / "km")
+    rc = benchmark_main([str(folder), "d_min=2.0", "methods=known_molecule", f"molecules={table}",
+                         f"output.prefix={prefix}", "plots=False"])
+    assert rc == 0, capsys.readouterr().err
+    document = json.loads(open(prefix + ".json").read())
+    (result,) = document["results"]
+    assert result["error"] is None and result["match"] and result["rmsd"] < 0.1
+    assert result["molecule_types"] == ["single"]
+    assert document["summary"]["by_molecule_type"][0]["n_match"] == 1
+    assert "## By molecule type (known molecule)" in open(prefix + ".md").read()
+    # bad or missing tables: one-line Sorry naming the fix
+    other = tmp_path / "other.json"
+    other.write_text(json.dumps({"aspirin": ["CC(=O)Oc1ccccc1C(=O)O"]}))
+    broken = tmp_path / "broken.json"
+    broken.write_text("{not json")
+    cases = [([], "needs the molecules of each structure: molecules=TABLE.json"),
+             ([f"molecules={other}"], "the molecules table has no entry for paracetamol"),
+             ([f"molecules={broken}"], "is not valid JSON")]
+    for args, message in cases:
+        rc = benchmark_main([str(folder), "d_min=2.0", "methods=known_molecule",
+                             f"output.prefix={tmp_path / 'bad'}"] + args)
+        err = capsys.readouterr().err.strip()
+        assert rc == 1 and err.startswith("Sorry:") and message in err and len(err.splitlines()) == 1, err
+
+
+def test_molecule_table_entries():
+    from xdxd_cctbx.benchmark.molecule_table import copies_text, molecule_strings, molecule_types
+
+    assert molecule_strings(["CCO", {"smiles": "O", "copies": 2}, {"smiles": "c1ccccc1", "copies": 0.5}]) == [
+        "CCO", "2*O", "1/2*c1ccccc1"]
+    assert copies_text(1 / 3) == "1/3" and copies_text(1.0) == "1"
+    assert molecule_types(["CCO"]) == ["single"]
+    assert molecule_types(["1/2*c1ccccc1"]) == ["several", "on_symmetry"]
+    assert molecule_types(["CCO", "2*O"]) == ["several"]
+    with pytest.raises(InputError, match="non-empty list"):
+        molecule_strings("CCO")

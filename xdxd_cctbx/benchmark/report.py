@@ -68,6 +68,15 @@ def summarize(results: Iterable) -> dict:
                 if sub:
                     by_class.append({"cls": cls, "method": method, "d_min": d, **group_figures(sub)})
     by_class.sort(key=lambda g: classes.index(g["cls"]))
+    by_molecule_type = []
+    for method in methods:
+        for d in d_labels:
+            group = [r for r in rows if r["method"] == method and d_min_label(r["d_min"]) == d
+                     and r.get("molecule_types")]
+            for kind in ("single", "several", "on_symmetry"):
+                sub = [r for r in group if kind in r["molecule_types"]]
+                if sub:
+                    by_molecule_type.append({"type": kind, "method": method, "d_min": d, **group_figures(sub)})
     errors: Dict[str, int] = {}
     for r in rows:
         if r.get("error"):
@@ -81,6 +90,7 @@ def summarize(results: Iterable) -> dict:
         "classes": classes,
         "by_method_d_min": by_method_d_min,
         "by_class": by_class,
+        "by_molecule_type": by_molecule_type,
         "error_kinds": errors,
     }
 
@@ -178,6 +188,13 @@ def markdown_report(rows: Sequence[dict], summary: dict, meta: Optional[dict] = 
                   "|---|---|---|---|---|---|---|"]
         for g in summary["by_class"]:
             lines.append(f"| {g['cls']} | {g['method']} | {g['d_min']} | {g['n']} | {_pct(g['n_match'], g['n'])} "
+                         f"| {_pct(g['n_match_strict'], g['n'])} | {_sec(g['median_seconds'])} |")
+        lines.append("")
+    if summary.get("by_molecule_type"):
+        lines += ["## By molecule type (known molecule)", "",
+                  "| type | method | d_min | n | match | strict | median s |", "|---|---|---|---|---|---|---|"]
+        for g in summary["by_molecule_type"]:
+            lines.append(f"| {g['type']} | {g['method']} | {g['d_min']} | {g['n']} | {_pct(g['n_match'], g['n'])} "
                          f"| {_pct(g['n_match_strict'], g['n'])} | {_sec(g['median_seconds'])} |")
         lines.append("")
     if summary.get("error_kinds"):

@@ -80,6 +80,7 @@ class BenchmarkResult:
     seconds: Optional[float] = None  # solve() time; wall time to the failure otherwise
     total_seconds: Optional[float] = None  # including data simulation/reading and comparison
     error: Optional[str] = None
+    molecule_types: Optional[List[str]] = None  # known_molecule: single/several, on_symmetry
 
     def as_dict(self) -> dict:
         return dataclasses.asdict(self)
@@ -250,6 +251,10 @@ def _run_task(task, result, solver_phil, method_inputs):
         # for 2.0): they are already cut, so solve() takes all of them.
         d_min = None
     extra = dict(method_inputs(task.structure, task.method) or {}) if method_inputs else {}
+    if extra.get("molecules"):
+        from xdxd_cctbx.benchmark.molecule_table import molecule_types
+
+        result.molecule_types = molecule_types(list(extra["molecules"]))
     t_solve = time.time()
     try:
         solution = solve(data, loaded.unit_cell_content, _solver_params(solver_phil), method=task.method,
