@@ -18,3 +18,19 @@ def shared_data():
     if not os.path.isdir(SHARED_DATA):
         pytest.skip(f"shared validation data not found at {SHARED_DATA}")
     return SHARED_DATA
+
+
+@pytest.fixture(autouse=True)
+def _fresh_console_logging():
+    """The programs' console log handler writes to the sys.stdout of its creation,
+    which capsys replaces per test: drop it around each test."""
+    import logging
+
+    def drop():
+        root = logging.getLogger("xdxd_cctbx")
+        for handler in [h for h in root.handlers if getattr(h, "_xdxd_console", False)]:
+            root.removeHandler(handler)
+
+    drop()
+    yield
+    drop()

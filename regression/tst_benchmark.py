@@ -23,22 +23,6 @@ RESULT_FIELDS = ("name", "method", "d_min", "match", "match_strict", "matched_fr
                  "seconds", "error")
 
 
-@pytest.fixture(autouse=True)
-def _fresh_console_logging():
-    """The programs' console log handler writes to the sys.stdout of its creation
-    (capsys replaces it per test): drop it around each test."""
-    import logging
-
-    def drop():
-        root = logging.getLogger("xdxd_cctbx")
-        for handler in [h for h in root.handlers if getattr(h, "_xdxd_console", False)]:
-            root.removeHandler(handler)
-
-    drop()
-    yield
-    drop()
-
-
 def _random_structure(space_group: str, n_atoms: int, seed: int):
     from cctbx import sgtbx
     from cctbx.development import random_structure

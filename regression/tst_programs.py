@@ -69,6 +69,17 @@ BAD_INPUT_CASES = [
     (["data.hkl", "model.ins", "unit_cell=10 11 12 90 90 90", "space_group=P4"],
      "Sorry: the unit cell (10.0, 11.0, 12.0, 90.0, 90.0, 90.0) is incompatible with space group P 4: check CELL/LATT/SYMM or unit_cell=/space_group="),
     (["data.hkl"], "Sorry: no cell or space group: give a model file (.ins/.res/.cif) or unit_cell= and space_group="),
+    (["data.hkl", "model.ins", "d_min=2.0", "molecule=C1CC("],
+     "Sorry: molecule M1: cannot parse 'C1CC(' as SMILES: check brackets, ring-closure digits and element symbols, "
+     "or give a .mol/.sdf/.xyz file"),
+    (["data.hkl", "model.ins", "d_min=2.0", "molecule=c1ccccc1"],
+     "Sorry: the molecules (M1 x1, 4 symmetry operations) give C24 non-H atoms per cell but the cell content (UNIT) "
+     "says C32 N4 O8: check the SMILES, the copies per asymmetric unit and UNIT"),
+    (["data.hkl", "model.ins", "d_min=2.0", "molecule=8*CC(=O)Nc1ccc(O)cc1"],
+     "Sorry: the molecules (M1 x8, 4 symmetry operations) give C256 N32 O64 non-H atoms per cell but the cell "
+     "content (UNIT) says C32 N4 O8: check the SMILES, the copies per asymmetric unit and UNIT"),
+    (["data.hkl", "model.ins", "d_min=2.0", "molecule=missing.sdf"],
+     "Sorry: molecule M1: file 'missing.sdf' not found: give an existing .mol/.sdf/.xyz file or a SMILES string"),
 ]
 
 
