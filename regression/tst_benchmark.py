@@ -197,9 +197,6 @@ def test_measured_sets_truncated(shared_data):
     assert sum(r.match for r in results) >= 1
 
 
-if __name__ == "__main__":
-    sys.exit(pytest.main([__file__, "-q"]))
-
 
 def test_known_molecule_benchmark_with_molecules_table(tmp_path, capsys):
     """methods=known_molecule takes each structure's molecules from a JSON table."""
@@ -248,3 +245,7 @@ def test_molecule_table_entries():
     assert molecule_types(["CCO", "2*O"]) == ["several"]
     with pytest.raises(InputError, match="non-empty list"):
         molecule_strings("CCO")
+
+
+if __name__ == "__main__":
+    sys.exit(pytest.main([__file__, "-q"]))
