@@ -151,7 +151,7 @@ def markdown_report(rows: Sequence[dict], summary: dict, meta: Optional[dict] = 
     lines = ["# xdxd.benchmark", ""]
     if meta:
         for key in ("set", "n_structures", "methods", "d_min", "seed", "noise", "nproc", "timeout", "wall_seconds",
-                    "git_commit"):
+                    "note", "git_commit"):
             if key in meta:
                 value = meta[key]
                 if isinstance(value, (list, tuple)):
