@@ -1,5 +1,6 @@
 """xdxd.benchmark end to end on small structures generated at run time (no shared data),
 failure handling, worker processes, bad input; measured sets when the shared data exist."""
+import functools
 import json
 import os
 import random
@@ -196,6 +197,21 @@ def test_measured_sets_truncated(shared_data):
         assert abs(r.d_min_data - 1.0) < 0.02
     assert sum(r.match for r in results) >= 1
 
+
+SUCROSE = "OC[C@H]1O[C@@](CO)(O[C@H]2O[C@H](CO)[C@@H](O)[C@H](O)[C@H]2O)[C@@H](O)[C@@H]1O"
+
+
+def test_measured_sucrose_at_2A_with_its_molecule(shared_data):
+    """Real data cut to 2.0 A: the SMILES places sucrose (all 23 non-H atoms within 0.5 A)."""
+    from xdxd_cctbx.benchmark.molecule_table import molecules_from_table
+
+    (sucrose,) = [s for s in discover_structures(os.path.join(shared_data, "measured")) if s.name == "sucrose"]
+    tasks = make_tasks([sucrose], [2.0], ["known_molecule"], timeout=400)
+    hook = functools.partial(molecules_from_table, {"sucrose": [SUCROSE]})
+    (result,) = run_benchmark(tasks, nproc=1, progress=False, method_inputs=hook)
+    assert result.error is None, result.error
+    assert result.match and result.n_reference == 23 and result.rmsd < 0.15
+    assert result.r1 < 0.08 and result.d_min_data < 2.05
 
 
 def test_known_molecule_benchmark_with_molecules_table(tmp_path, capsys):
