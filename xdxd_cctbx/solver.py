@@ -177,8 +177,6 @@ def solve(reflections, composition=None, params=None, *, z=None, method=None, d_
         raise SolveError(f"{params.method} produced no candidate model")
     best = _refine_best(candidates, data, params, content)
     _add_riding_hydrogens(best, data, params, content)
-    if params.method == "known_molecule":
-        candidates.sort(key=lambda c: (c.refinement is None, c.refined_r1, c.r1))
     from xdxd_cctbx.io.assemble import assemble_molecules
 
     result = SolveResult(

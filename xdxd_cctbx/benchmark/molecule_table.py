@@ -83,16 +83,9 @@ def check_table_covers(table: Dict[str, List[str]], structures) -> None:
 def molecule_types(molecules: List[str]) -> List[str]:
     """Kinds of a structure's molecules for the report: single (one molecule, one
     copy) or several; on_symmetry when a copy count is fractional."""
-    from xdxd_cctbx.known_molecule.molecules import _COPIES_PREFIX
+    from xdxd_cctbx.known_molecule.molecules import copies_prefix
 
-    copies = []
-    for text in molecules:
-        m = _COPIES_PREFIX.match(text)
-        value = 1.0
-        if m:
-            num = m.group(1)
-            value = float(Fraction(num)) if "/" in num else float(num)
-        copies.append(value)
+    copies = [copies_prefix(text)[0] or 1.0 for text in molecules]
     types = ["single" if len(copies) == 1 and abs(copies[0] - 1.0) < 1e-6 else "several"]
     if any(abs(c - round(c)) > 1e-3 for c in copies):
         types.append("on_symmetry")

@@ -225,9 +225,7 @@ def reference_atom_count(reference) -> int:
     """Non-H atoms the comparison will count (minor disorder sites dropped)."""
     from xdxd_cctbx.benchmark import compare
 
-    non_h = compare.non_hydrogen(reference)
-    major = getattr(compare, "major_component", None)
-    return (major(non_h) if major else non_h).scatterers().size()
+    return compare.major_component(compare.non_hydrogen(reference)).scatterers().size()
 
 
 def _run_task(task, result, solver_phil, method_inputs):

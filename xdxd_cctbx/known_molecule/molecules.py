@@ -111,6 +111,14 @@ def _number(x: float) -> str:
     return str(int(round(x))) if abs(x - round(x)) < 1e-6 else f"{x:.3g}"
 
 
+def copies_prefix(text: str) -> Tuple[Optional[float], str]:
+    """``"0.5*SMILES"`` -> (0.5, "SMILES"); (None, text) without a prefix (or for an existing file)."""
+    m = _COPIES_PREFIX.match(text)
+    if m is None or os.path.exists(text):
+        return None, text
+    return float(Fraction(m.group(1))), m.group(2).strip()
+
+
 def split_copies(copies: float, source: str = "") -> Tuple[int, Optional[int]]:
     """Copies per ASU -> (whole copies, order of the special site or None).
 
@@ -199,10 +207,9 @@ def parse_molecule(text: str, name: str = "M1", copies: Optional[float] = None) 
     if text is None or not str(text).strip():
         raise InputError(f"molecule {name} is empty: give a SMILES string or a .mol/.sdf/.xyz file")
     text = str(text).strip()
-    m = _COPIES_PREFIX.match(text)
-    if m and not os.path.exists(text):
-        copies = float(Fraction(m.group(1)))
-        text = m.group(2).strip()
+    prefixed, rest = copies_prefix(text)
+    if prefixed is not None:
+        copies, text = prefixed, rest
     looks_like_file = text.lower().endswith(FILE_SUFFIXES) or os.path.isfile(text)
     coords = None
     lenient = False

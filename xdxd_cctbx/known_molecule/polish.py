@@ -18,11 +18,10 @@ import numpy as np
 import torch
 
 from xdxd_cctbx.known_molecule.molecules import METALS
+from xdxd_cctbx.known_molecule.structures import ANGLE_SIGMA, BOND_SIGMA
 
 logger = logging.getLogger(__name__)
 
-SIGMA_BOND = 0.02
-SIGMA_ANGLE = 0.04
 SIGMA_METAL = 0.15
 RESTRAINT_WEIGHT = 2.0e-4  # per (deviation / sigma)^2, relative to 1 - corr
 
@@ -33,7 +32,7 @@ def _restraints(problem) -> Tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     for k, body in enumerate(problem.bodies):
         cs = body.conformers
         off = int(problem.offsets[k])
-        for lst, s in ((cs.bonds, SIGMA_BOND), (cs.angles, SIGMA_ANGLE)):
+        for lst, s in ((cs.bonds, BOND_SIGMA), (cs.angles, ANGLE_SIGMA)):
             for a, b, d in lst:
                 metal = cs.elements[a] in METALS or cs.elements[b] in METALS
                 pairs.append((off + a, off + b))

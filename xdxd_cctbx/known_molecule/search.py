@@ -206,7 +206,7 @@ def _fraction_of_fragments(sets, order: int, sites, m: int, copy: int, name: str
 
 
 class _Pool:
-    """Best distinct poses with their losses and |E_calc| fingerprints."""
+    """Best distinct poses (by |F_calc| fingerprints) with their losses."""
 
     def __init__(self, problem: PlacementProblem, size: int) -> None:
         self.problem = problem
@@ -220,23 +220,13 @@ class _Pool:
             losses = torch.cat([self.losses, losses])
         order = [i for i in torch.argsort(losses).tolist() if torch.isfinite(losses[i])]
         order = order[:max(4 * self.size, 64)]
-        prints = self._fingerprints(poses.select(order)) if order else torch.zeros(0, 0)
         keep: List[int] = []
-        kept_prints: List[torch.Tensor] = []
-        for pos, i in enumerate(order):
-            fp = prints[pos]
-            if any(float((fp * q).sum()) > 0.95 for q in kept_prints):
-                continue
-            keep.append(i)
-            kept_prints.append(fp)
-            if len(keep) >= self.size:
-                break
+        if order:
+            with torch.no_grad():
+                frac = self.problem.coordinates(poses.select(order))
+            keep = [order[k] for k in distinct(self.problem, frac, losses[order], max_count=self.size)]
         self.poses = poses.select(keep)
         self.losses = losses[keep]
-
-    def _fingerprints(self, poses: PoseBatch) -> torch.Tensor:
-        with torch.no_grad():
-            return fingerprints(self.problem, self.problem.coordinates(poses))
 
 
 def fingerprints(problem: PlacementProblem, frac: torch.Tensor) -> torch.Tensor:
@@ -248,13 +238,17 @@ def fingerprints(problem: PlacementProblem, frac: torch.Tensor) -> torch.Tensor:
         return e / e.norm(dim=1, keepdim=True).clamp_min(1e-12)
 
 
-def distinct(problem: PlacementProblem, frac: torch.Tensor, losses: torch.Tensor, limit: float = 0.95) -> List[int]:
-    """Indices of the distinct solutions among coordinate sets (B,N,3), best loss first."""
+def distinct(problem: PlacementProblem, frac: torch.Tensor, losses: torch.Tensor, limit: float = 0.95,
+             max_count: Optional[int] = None) -> List[int]:
+    """Indices of the distinct solutions among coordinate sets (B,N,3), best loss first
+    (at most ``max_count``)."""
     prints = fingerprints(problem, frac)
     keep: List[int] = []
     for i in torch.argsort(losses).tolist():
         if torch.isfinite(losses[i]) and all(float((prints[i] * prints[j]).sum()) <= limit for j in keep):
             keep.append(i)
+            if max_count is not None and len(keep) >= max_count:
+                break
     return keep
 
 

@@ -106,12 +106,13 @@ def restraint_pairs(problem, maps) -> List[tuple]:
     seen = set()
     for body, mapping in zip(problem.bodies, maps):
         cs = body.conformers
-        for pairs, sigma in ((cs.bonds, BOND_SIGMA), (cs.angles, ANGLE_SIGMA)):
+        for pairs, list_sigma in ((cs.bonds, BOND_SIGMA), (cs.angles, ANGLE_SIGMA)):
             for a, b, ideal in pairs:
                 if cs.elements[a] == "H" or cs.elements[b] == "H":
                     continue
-                if cs.elements[a] in METALS or cs.elements[b] in METALS:
-                    sigma = METAL_BOND_SIGMA  # metal geometry is only approximate in the conformers
+                # metal geometry is only approximate in the conformers
+                metal = cs.elements[a] in METALS or cs.elements[b] in METALS
+                sigma = METAL_BOND_SIGMA if metal else list_sigma
                 i, op_a = mapping[a]
                 j, op_b = mapping[b]
                 rt = op_a.inverse().multiply(op_b)
