@@ -212,3 +212,22 @@ def test_train_command_runs_and_resumes(tmp_path):
     from xdxd_cctbx.training.checkpoint import load_checkpoint
 
     assert load_checkpoint(os.path.join(out, "checkpoint_latest.pt"))["step"] == 3
+
+
+def test_training_pool_combines_shards_and_saved_toy_pools(tmp_path):
+    from types import SimpleNamespace
+
+    from xdxd_cctbx.training.data import CrystalPool
+    from xdxd_cctbx.training.trainer import build_pool
+
+    first, second = CrystalPool.toy(3, seed=1), CrystalPool.toy(2, seed=2)
+    first.save_npz(str(tmp_path / "toy_a.npz"))
+    second.save_npz(str(tmp_path / "toy_b.npz"))
+    data = SimpleNamespace(shards=None, toy_pool_file=str(tmp_path / "toy_*.npz"), toy_pool=4, max_atoms=60)
+    params = SimpleNamespace(data=data, train=SimpleNamespace(output_dir=str(tmp_path), seed=0))
+    pool = build_pool(params)
+    assert len(pool) == 5
+    assert [r.n_atoms for r in pool.records] == [r.n_atoms for r in first.records + second.records]
+    data.toy_pool_file = str(tmp_path / "toy_a.npz") + "," + str(tmp_path / "missing.npz")
+    with pytest.raises(FileNotFoundError, match="data.toy_pool_file: no file matches .*missing.npz"):
+        build_pool(params)

@@ -16,11 +16,12 @@ features, so the same network also serves as the unconditioned prior.
 from __future__ import annotations
 
 import copy
+import glob
 import logging
 import math
 import os
 import time
-from typing import Callable, Dict, Optional
+from typing import Callable, Dict, List, Optional
 
 import numpy as np
 import torch
@@ -88,7 +89,7 @@ data {
     .help = "Toy crystals generated (and cached in output_dir) when no shards are given"
   toy_pool_file = None
     .type = path
-    .help = "A toy pool written earlier (CrystalPool.save_npz)"
+    .help = "Toy pools written earlier (CrystalPool.save_npz): a path, a glob or a comma-separated list; added to data.shards when both are given"
   max_atoms = 60
     .type = int
   d_min_low = 0.8
@@ -179,7 +180,9 @@ def _device(choice: str, local_rank: int) -> torch.device:
 def data_recipe(params) -> Dict:
     d = params.data
     return {
-        "source": f"shards:{d.shards}" if d.shards else f"toy:{d.toy_pool}",
+        "source": "; ".join(filter(None, [f"shards:{d.shards}" if d.shards else "",
+                                           f"toy_pool_file:{d.toy_pool_file}" if d.toy_pool_file else ""]))
+        or f"toy:{d.toy_pool}",
         "max_atoms": d.max_atoms, "d_min_range": [d.d_min_low, d.d_min_high],
         "max_reflections": d.max_reflections, "missing_max": d.missing_max, "b_range": [1.5, 6.0],
         "noise": "counting statistics, mean 200-5000 counts, 2 % floor", "seed": params.train.seed,
@@ -188,11 +191,19 @@ def data_recipe(params) -> Dict:
 
 
 def build_pool(params, rank: int = 0) -> CrystalPool:
+    """Training crystals: builder shards and/or saved toy pools (both when both are given), else a new toy pool."""
     d = params.data
+    records, parts = [], []
     if d.shards:
-        return CrystalPool.from_shards(d.shards, max_atoms=d.max_atoms)
-    if d.toy_pool_file and os.path.isfile(d.toy_pool_file):
-        return CrystalPool.load_npz(d.toy_pool_file)
+        pool = CrystalPool.from_shards(d.shards, max_atoms=d.max_atoms)
+        records.extend(pool.records)
+        parts.append(pool.description)
+    for path in toy_pool_files(d.toy_pool_file):
+        pool = CrystalPool.load_npz(path)
+        records.extend(r for r in pool.records if r.n_atoms <= d.max_atoms)
+        parts.append(pool.description)
+    if records:
+        return CrystalPool(records, description="; ".join(parts))
     cache = os.path.join(params.train.output_dir, f"toy_pool_n{d.toy_pool}_seed{params.train.seed}.npz")
     if os.path.isfile(cache):
         return CrystalPool.load_npz(cache)
@@ -200,6 +211,21 @@ def build_pool(params, rank: int = 0) -> CrystalPool:
     if rank == 0:
         pool.save_npz(cache)
     return pool
+
+
+def toy_pool_files(spec: Optional[str]) -> List[str]:
+    """Files named by ``data.toy_pool_file``: a path, a glob or a comma-separated list; a name matching nothing is an error."""
+    if not spec:
+        return []
+    files = []
+    for item in (part.strip() for part in str(spec).split(",")):
+        if not item:
+            continue
+        matched = sorted(glob.glob(item))
+        if not matched:
+            raise FileNotFoundError(f"data.toy_pool_file: no file matches {item}")
+        files.extend(matched)
+    return files
 
 
 class Trainer:
