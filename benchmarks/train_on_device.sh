@@ -20,7 +20,7 @@ PYTHONPATH=. ${PYTHON:-python} command_line/train.py \
   train.output_dir="$RUN" train.device=cuda train.amp=True train.seed=7 \
   train.steps=200000 train.max_minutes=${MAX_MINUTES:-5} train.batch_size=64 train.lr=4e-4 train.warmup=300 \
   train.checkpoint_every=500 train.log_every=100 \
-  "${shards[@]}" data.toy_pool_file='scratch/gpu_pool/toy_seed*.npz' data.max_atoms=60 \
+  "${shards[@]}" data.reflection_workers=${REFLECTION_WORKERS:-14} data.toy_pool_file='scratch/gpu_pool/toy_seed*.npz' data.max_atoms=60 \
   model.dim=160 model.depth=6 model.heads=8 model.pair_dim=32 model.n_rbf=24 \
   validation.cache=scratch/gpu_pool/validation_40.npz validation.n_structures=16 validation.every=2500 \
   validation.n_samples=16 validation.n_steps=60 \

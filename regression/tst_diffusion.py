@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 import torch
 
-from xdxd_cctbx.diffusion.crystal import CrystalRecord, collate, origin_choices, symmetry_images
+from xdxd_cctbx.diffusion.crystal import CrystalRecord, cell_matrix, collate, origin_choices, symmetry_images
 from xdxd_cctbx.diffusion.diffraction import DiffractionContext, simulate_observations, unique_reflections
 from xdxd_cctbx.diffusion.loss import denoising_target, noisy_coordinates, score_matching_loss
 from xdxd_cctbx.diffusion.features import build_inputs
@@ -231,3 +231,23 @@ def test_training_pool_combines_shards_and_saved_toy_pools(tmp_path):
     data.toy_pool_file = str(tmp_path / "toy_a.npz") + "," + str(tmp_path / "missing.npz")
     with pytest.raises(FileNotFoundError, match="data.toy_pool_file: no file matches .*missing.npz"):
         build_pool(params)
+
+
+def test_pool_reflection_lists_equal_fresh_lists_and_keep_the_lowest_angles():
+    from xdxd_cctbx.training.data import CrystalPool
+
+    pool = CrystalPool.toy(3, seed=4)
+    twin = CrystalPool(list(pool.records))
+    twin.precompute_reflections(d_min_floor=0.8, max_reflections=300, workers=1)
+    for i, r in enumerate(pool.records):
+        for d_min in (2.4, 1.6, 1.0):
+            fresh, _ = unique_reflections(r.cell, r.rotations, r.translations, d_min)
+            got = pool.reflections(i, d_min, d_min_floor=0.8, max_reflections=300)
+            assert np.array_equal(got, twin.reflections(i, d_min, d_min_floor=0.8, max_reflections=300))
+            if len(fresh) <= 300:
+                assert sorted(map(tuple, got)) == sorted(map(tuple, fresh))
+            else:  # capped: the 300 lowest-angle reflections of the fresh list
+                g_star = np.linalg.inv(cell_matrix(r.cell).T @ cell_matrix(r.cell))
+                d_fresh = np.sort(np.einsum("mi,ij,mj->m", fresh, g_star, fresh))
+                d_got = np.einsum("mi,ij,mj->m", got, g_star, got)
+                assert len(got) == 300 and np.allclose(np.sort(d_got), d_fresh[:300], atol=1e-5)

@@ -12,11 +12,11 @@ import glob
 import json
 import logging
 import os
-from typing import List, Optional, Sequence, Tuple
+from typing import Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
 
-from xdxd_cctbx.diffusion.crystal import CrystalBatch, CrystalRecord, collate
+from xdxd_cctbx.diffusion.crystal import CrystalBatch, CrystalRecord, cell_matrix, collate
 from xdxd_cctbx.diffusion.diffraction import unique_reflections
 from xdxd_cctbx.sf.symmetry import parse_xyz
 
@@ -68,6 +68,7 @@ class CrystalPool:
             raise ValueError(f"no training crystals ({description or 'empty pool'})")
         self.records = records
         self.description = description
+        self._reflections: Dict[Tuple[float, int], Dict[int, Tuple[np.ndarray, np.ndarray]]] = {}
 
     @classmethod
     def from_shards(cls, path: str, *, max_atoms: int = 120, max_files: Optional[int] = None) -> "CrystalPool":
@@ -115,6 +116,63 @@ class CrystalPool:
     def __len__(self) -> int:
         return len(self.records)
 
+    def reflections(self, index: int, d_min: float, *, d_min_floor: float, max_reflections: int) -> np.ndarray:
+        """Unique reflections of crystal ``index`` to ``d_min``, at most ``max_reflections`` (lowest angle kept).
+
+        The first call per crystal lists its reflections to ``d_min_floor`` once
+        (sorted by d, at most ``max_reflections`` kept); later calls only select.
+        """
+        key = (float(d_min_floor), int(max_reflections))
+        cache = self._reflections.setdefault(key, {})
+        cached = cache.get(index)
+        if cached is None:
+            r = self.records[index]
+            cached = lowest_angle_reflections(r.cell, r.rotations, r.translations, min(d_min_floor, d_min),
+                                              max_reflections)
+            if d_min >= d_min_floor:
+                cache[index] = cached
+        hkl, d_star_sq = cached
+        keep = d_star_sq <= np.float32(1.0 / d_min ** 2 * (1 + 1e-6))
+        return hkl[keep].astype(np.int64)
+
+    def precompute_reflections(self, *, d_min_floor: float, max_reflections: int, workers: int) -> None:
+        """Fill the reflection cache of every crystal with ``workers`` processes (GPU machines' idle cores)."""
+        from concurrent.futures import ProcessPoolExecutor
+
+        cache = self._reflections.setdefault((float(d_min_floor), int(max_reflections)), {})
+        todo = [i for i in range(len(self.records)) if i not in cache]
+        jobs = [(r.cell, r.rotations, r.translations, d_min_floor, max_reflections)
+                for r in (self.records[i] for i in todo)]
+        with ProcessPoolExecutor(max_workers=workers) as executor:
+            for i, lists in zip(todo, executor.map(_lowest_angle_job, jobs, chunksize=64)):
+                cache[i] = lists
+
+
+def _lowest_angle_job(args):
+    return lowest_angle_reflections(*args)
+
+
+def lowest_angle_reflections(cell, rotations, translations, d_min: float, max_reflections: int
+                             ) -> Tuple[np.ndarray, np.ndarray]:
+    """(hkl int16, d*^2 float32) of the unique reflections to ``d_min``, lowest angle first, at most max_reflections.
+
+    Lists only as far as needed: about 4 pi V / (3 d^3 2K) unique reflections lie beyond d.
+    """
+    volume = abs(np.linalg.det(cell_matrix(cell)))
+    d_enough = 0.9 * (4.0 * np.pi * volume / (3.0 * 2.0 * len(rotations) * max_reflections)) ** (1 / 3)
+    hkl, _ = unique_reflections(cell, rotations, translations, max(d_min, d_enough))
+    if len(hkl) < max_reflections and d_enough > d_min:
+        hkl, _ = unique_reflections(cell, rotations, translations, d_min)
+    d_star_sq = np.einsum("mi,ij,mj->m", hkl, reciprocal_metric(cell), hkl)
+    order = np.argsort(d_star_sq, kind="stable")[:max_reflections]
+    return hkl[order].astype(np.int16), d_star_sq[order].astype(np.float32)
+
+
+def reciprocal_metric(cell: Sequence[float]) -> np.ndarray:
+    """G* with d*^2 = h G* h."""
+    lat = cell_matrix(cell)
+    return np.linalg.inv(lat.T @ lat)
+
 
 def sample_d_min(rng: np.random.Generator, d_min_range: Tuple[float, float], focus: float = 0.5) -> float:
     """Uniform in the range, except a fraction ``focus`` drawn from its low-resolution half."""
@@ -127,18 +185,20 @@ def sample_d_min(rng: np.random.Generator, d_min_range: Tuple[float, float], foc
 def make_batch(pool: CrystalPool, rng: np.random.Generator, *, batch_size: int,
                d_min_range: Tuple[float, float] = (0.8, 2.5), max_reflections: int = 1200,
                max_atoms_per_batch: int = 1200) -> CrystalBatch:
-    """A padded batch of random crystals with reflection sets to random d_min (capped in size)."""
+    """A padded batch of random crystals with reflection sets to random d_min.
+
+    A set larger than ``max_reflections`` keeps its ``max_reflections`` lowest-angle
+    reflections (d_min raised to fit). Each crystal's list is computed once and reused.
+    """
     chosen: List[CrystalRecord] = []
     n_atoms = 0
     while len(chosen) < batch_size:
-        r = pool.records[int(rng.integers(len(pool.records)))]
+        i = int(rng.integers(len(pool.records)))
+        r = pool.records[i]
         if chosen and n_atoms + r.n_atoms > max_atoms_per_batch:
             break
         d_min = sample_d_min(rng, d_min_range)
-        hkl, _ = unique_reflections(r.cell, r.rotations, r.translations, d_min)
-        while len(hkl) > max_reflections:
-            d_min *= 1.1
-            hkl, _ = unique_reflections(r.cell, r.rotations, r.translations, d_min)
+        hkl = pool.reflections(i, d_min, d_min_floor=d_min_range[0], max_reflections=max_reflections)
         if len(hkl) < 10:
             continue
         chosen.append(CrystalRecord(cell=r.cell, rotations=r.rotations, translations=r.translations,

@@ -102,6 +102,10 @@ data {
     .type = float
   n_tokens = 96
     .type = int
+  reflection_workers = 0
+    .type = int(value_min=0)
+    .help = "Processes that list every crystal's reflections before training (0: each crystal's list is \
+             made when first drawn, then reused). GPU machines: their idle cores"
     .help = "Strongest reflections shown to the network as tokens (sampler.n_tokens at solve time)"
 }
 model {
@@ -361,6 +365,13 @@ class Trainer:
         self.pool = build_pool(self.params, self.rank)
         self._say(f"data: {self.pool.description}; model: {self.model.n_parameters():,} parameters; "
                   f"device {self.device}; world size {self.world}")
+        d = self.params.data
+        if d.reflection_workers > 0:
+            t0 = time.time()
+            self.pool.precompute_reflections(d_min_floor=d.d_min_low, max_reflections=d.max_reflections,
+                                             workers=d.reflection_workers)
+            self._say(f"reflection lists of {len(self.pool)} crystals in {time.time() - t0:.0f} s "
+                      f"({d.reflection_workers} processes)")
         if self.rank == 0:
             self.validation = self._validation_set()
         t_start = time.time()
