@@ -68,9 +68,10 @@ known_molecule
   n_conformers = 16
     .type = int(value_min=1)
     .help = "Conformers per molecule (ETKDG seeds, force-field optimised and not)"
-  n_starts = 256
+  n_starts = 1024
     .type = int(value_min=1)
-    .help = "Random poses per round"
+    .help = "Most starting poses per stage or round; fewer when max_seconds requires (the batch sizes \
+             follow the measured speed)"
   n_rounds = 8
     .type = int(value_min=1)
     .help = "Search rounds (conformer swaps and re-randomised bodies after the first)"
