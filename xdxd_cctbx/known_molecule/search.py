@@ -68,10 +68,9 @@ known_molecule
   n_conformers = 16
     .type = int(value_min=1)
     .help = "Conformers per molecule (ETKDG seeds, force-field optimised and not)"
-  n_starts = 1024
+  n_starts = 256
     .type = int(value_min=1)
-    .help = "Most starting poses per stage or round; fewer when max_seconds requires (the batch sizes \
-             follow the measured speed)"
+    .help = "Random poses per round"
   n_rounds = 8
     .type = int(value_min=1)
     .help = "Search rounds (conformer swaps and re-randomised bodies after the first)"
