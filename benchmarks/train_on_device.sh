@@ -37,7 +37,6 @@ for name in ("checkpoint_latest", "checkpoint_best"):
     if os.path.isfile(path):
         ckpt = load_checkpoint(path)
         slim = {k: v for k, v in ckpt.items() if k in keep}
-        slim.pop("format", None)
         save_checkpoint(os.path.join(out, name + "_slim.pt"), slim)
         print(name, "step", ckpt["step"], "->", os.path.getsize(os.path.join(out, name + "_slim.pt")), "bytes")
 PY

@@ -69,6 +69,12 @@ def form_factor_coefficients(device, dtype) -> Tuple[torch.Tensor, torch.Tensor,
 
 # ------------------------------------------------------------------ reflection sets
 
+def reciprocal_metric(cell) -> np.ndarray:
+    """G* (numpy) with d*^2 = h G* h."""
+    lat = cell_matrix(cell)
+    return np.linalg.inv(lat.T @ lat)
+
+
 def unique_reflections(cell, rotations: np.ndarray, translations: np.ndarray, d_min: float
                        ) -> Tuple[np.ndarray, np.ndarray]:
     """Unique, non-absent reflections to ``d_min`` (numpy): (hkl (M,3) int, epsilon (M,)).
@@ -76,7 +82,7 @@ def unique_reflections(cell, rotations: np.ndarray, translations: np.ndarray, d_
     One representative per Friedel/point-group orbit; 000 excluded.
     """
     lat = cell_matrix(cell)
-    g_star = np.linalg.inv(lat.T @ lat)
+    g_star = reciprocal_metric(cell)
     hmax = np.floor(np.linalg.norm(lat, axis=0) / d_min).astype(int) + 1
     grids = np.meshgrid(*[np.arange(-m, m + 1) for m in hmax], indexing="ij")
     h = np.stack([g.ravel() for g in grids], 1)

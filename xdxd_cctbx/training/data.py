@@ -17,7 +17,7 @@ from typing import Dict, List, Optional, Sequence, Tuple
 import numpy as np
 
 from xdxd_cctbx.diffusion.crystal import CrystalBatch, CrystalRecord, cell_matrix, collate
-from xdxd_cctbx.diffusion.diffraction import unique_reflections
+from xdxd_cctbx.diffusion.diffraction import reciprocal_metric, unique_reflections
 from xdxd_cctbx.sf.symmetry import parse_xyz
 
 logger = logging.getLogger(__name__)
@@ -166,12 +166,6 @@ def lowest_angle_reflections(cell, rotations, translations, d_min: float, max_re
     d_star_sq = np.einsum("mi,ij,mj->m", hkl, reciprocal_metric(cell), hkl)
     order = np.argsort(d_star_sq, kind="stable")[:max_reflections]
     return hkl[order].astype(np.int16), d_star_sq[order].astype(np.float32)
-
-
-def reciprocal_metric(cell: Sequence[float]) -> np.ndarray:
-    """G* with d*^2 = h G* h."""
-    lat = cell_matrix(cell)
-    return np.linalg.inv(lat.T @ lat)
 
 
 def sample_d_min(rng: np.random.Generator, d_min_range: Tuple[float, float], focus: float = 0.5) -> float:

@@ -102,11 +102,11 @@ data {
     .type = float
   n_tokens = 96
     .type = int
+    .help = "Strongest reflections shown to the network as tokens (sampler.n_tokens at solve time)"
   reflection_workers = 0
     .type = int(value_min=0)
     .help = "Processes that list every crystal's reflections before training (0: each crystal's list is \
              made when first drawn, then reused). GPU machines: their idle cores"
-    .help = "Strongest reflections shown to the network as tokens (sampler.n_tokens at solve time)"
 }
 model {
   dim = 128
@@ -184,8 +184,8 @@ def _device(choice: str, local_rank: int) -> torch.device:
 def data_recipe(params) -> Dict:
     d = params.data
     return {
-        "source": "; ".join(filter(None, [f"shards:{d.shards}" if d.shards else "",
-                                           f"toy_pool_file:{d.toy_pool_file}" if d.toy_pool_file else ""]))
+        "source": "; ".join(f"{name}:{value}" for name, value in (("shards", d.shards),
+                                                                 ("toy_pool_file", d.toy_pool_file)) if value)
         or f"toy:{d.toy_pool}",
         "max_atoms": d.max_atoms, "d_min_range": [d.d_min_low, d.d_min_high],
         "max_reflections": d.max_reflections, "missing_max": d.missing_max, "b_range": [1.5, 6.0],
