@@ -20,8 +20,11 @@ Search schedule (the poses of a stage are optimised as one torch batch):
 2. Rounds: from the best distinct poses: every other conformer superposed,
    single torsions turned by 120/180/240 degrees, each body re-placed by the
    translation function given all others, random torsion changes, random
-   poses. Stops after ``n_rounds``, two rounds without improvement, or
+   poses; copies of the best with one to three torsions turned at random.
+   An attempt stops after ``n_rounds``, two rounds without improvement, or
    ``max_seconds`` (batch sizes follow the measured speed to fit it).
+   One that ends early without a converged fit is followed by a fresh one
+   (new seed, twice the starts); the best poses of all attempts are kept.
 3. The best distinct poses become structures; restrained refinement of the
    first ``n_refine`` (restraints from the molecule) picks the winner.
 
@@ -74,6 +77,10 @@ known_molecule
   n_rounds = 8
     .type = int(value_min=1)
     .help = "Search rounds (conformer swaps and re-randomised bodies after the first)"
+  max_restarts = 4
+    .type = int(value_min=0)
+    .help = "Fresh searches (new seed, twice the starts) after one that ends early without a \
+             converged fit, while time is left"
   n_steps = 100
     .type = int(value_min=1)
     .help = "Adam steps of the rigid-body stage"
@@ -81,8 +88,9 @@ known_molecule
     .type = int(value_min=0)
     .help = "Adam steps of the torsion stage (0: rigid conformers only)"
   flexible_fraction = 0.25
-    .type = float(value_min=0, value_max=1)
-    .help = "Fraction of the starts with random torsions, optimised with torsions free throughout"
+    .type = float(value_min=0, value_max=0.5)
+    .help = "Fraction of a round's starts with random torsions, and as many again with one to three \
+             torsions of the best poses turned; both optimised with torsions free throughout"
   rotation_function = True
     .type = bool
     .help = "Seed the search with rotation- and translation-function poses (molecular replacement)"
@@ -121,7 +129,8 @@ known_molecule
 """
 
 _WORK_LIMIT = 6.0e7  # elementwise work per optimisation batch (memory and speed on CPU)
-CONVERGED_LOSS = 0.12  # 1 - corr below which two rounds without progress end the search
+CONVERGED_LOSS = 0.12  # 1 - corr of a converged fit: above it, an attempt that ends early is followed by another
+RESTART_FRACTION = 0.5  # a restart needs this fraction of the first attempt's time left
 
 
 def default_params():
@@ -289,6 +298,27 @@ def _torsion_flips(problem: PlacementProblem, poses: PoseBatch) -> PoseBatch:
     return PoseBatch.cat(variants)
 
 
+def _torsion_kicks(elite: PoseBatch, n: int, gen) -> PoseBatch:
+    """n copies of the best elite poses, each with one to three torsions turned by a random angle.
+
+    The middle scale between the single fixed flips and fresh random torsions:
+    the rest of the fitted conformation is kept, and the copies are optimised
+    with their torsions free (basin hopping).
+    """
+    flexible = [k for k, t in enumerate(elite.tors) if t.shape[1]]
+    if n <= 0 or not flexible:
+        return elite.select(torch.arange(0))
+    out = elite.select(torch.arange(n) % min(8, elite.size))
+    for i in range(n):
+        k = flexible[int(torch.randint(len(flexible), (1,), generator=gen))]
+        n_tors = out.tors[k].shape[1]
+        n_kick = min(n_tors, 1 + int(torch.randint(3, (1,), generator=gen)))
+        which = torch.randperm(n_tors, generator=gen)[:n_kick]
+        delta = (torch.rand(n_kick, generator=gen) * 2 - 1) * math.pi
+        out.tors[k][i, which] = out.tors[k][i, which] + delta.to(out.tors[k].dtype)
+    return out
+
+
 def _variants(problem: PlacementProblem, pool: _Pool, n_total: int, gen, torsions: bool,
               starter: Optional[StartGenerator] = None) -> PoseBatch:
     """New starts from the elite: conformer swaps, one body re-randomised, fresh poses."""
@@ -400,8 +430,10 @@ def _with_random_torsions(problem: PlacementProblem, poses: PoseBatch, bodies: S
 class _Budget:
     """Sizes batches so that the remaining stages and rounds fit the time limit."""
 
-    def __init__(self, problem: PlacementProblem, params, deadline: float, n_units: float) -> None:
+    def __init__(self, problem: PlacementProblem, params, deadline: float, n_units: float,
+                 max_starts: int) -> None:
         self.params = params
+        self.max_starts = max_starts
         self.deadline = deadline
         self.units = n_units
         poses = problem.random_poses(32, torch.Generator().manual_seed(0))
@@ -411,12 +443,12 @@ class _Budget:
         self.speed = max(1e-6, (time.time() - t0) / 96.0)  # seconds per pose and step
 
     def starts(self) -> int:
-        """Poses affordable for the next stage or round (at least 32, at most n_starts)."""
+        """Poses affordable for the next stage or round (at least 32, at most max_starts)."""
         left = max(0.0, self.deadline - time.time())
         per_unit = left / max(1.0, self.units)
         steps = self.params.n_steps + 0.3 * self.params.torsion_steps
         n = int(0.8 * per_unit / (steps * self.speed))
-        return max(32, min(self.params.n_starts, n))
+        return max(32, min(self.max_starts, n))
 
     def done(self, seconds: float, pose_steps: int) -> None:
         self.units = max(1.0, self.units - 1)
@@ -458,17 +490,41 @@ def _pose_steps(rigid: PoseBatch, flexible: Optional[PoseBatch], params, torsion
 
 
 def search_poses(problem: PlacementProblem, params, deadline: float) -> _Pool:
-    """The search schedule (module docstring); returns the pool of best poses."""
-    gen = torch.Generator().manual_seed(int(params.seed))
-    chunk = max(8, int(_WORK_LIMIT // max(1.0, problem.cost_per_pose())))
-    torsions = params.torsion_steps > 0 and any(len(a) for a in problem.tors_axes)
+    """The search schedule (module docstring) with restarts; returns the pool of best poses.
+
+    An attempt that ends before the deadline without a converged fit
+    (loss >= CONVERGED_LOSS) is followed by a fresh one (new seed, twice the
+    starts per batch where time allows) while at least ``RESTART_FRACTION`` of
+    the first attempt's time is left; the pools are merged.
+    """
     starter = None
     if params.rotation_function:
         t0 = time.time()
         starter = StartGenerator(problem, n_orientations=params.rf_orientations, seed=params.seed)
         logger.info("rotation/translation search set up in %.1f s (grid %s)", time.time() - t0, starter.rt.grid)
+    t0 = time.time()
+    pool = _one_attempt(problem, params, deadline, starter, int(params.seed), int(params.n_starts))
+    first = time.time() - t0
+    attempt = 1
+    while (float(pool.losses[0]) >= CONVERGED_LOSS and params.max_restarts >= attempt
+           and deadline - time.time() >= max(10.0, RESTART_FRACTION * first)):
+        attempt += 1
+        logger.info("no converged fit (best loss %.4f): restart %d with %.0f s left", float(pool.losses[0]),
+                    attempt - 1, deadline - time.time())
+        more = _one_attempt(problem, params, deadline, starter, int(params.seed) + 7919 * (attempt - 1),
+                            2 * int(params.n_starts))
+        pool.add(more.poses, more.losses)
+    return pool
+
+
+def _one_attempt(problem: PlacementProblem, params, deadline: float, starter: Optional[StartGenerator],
+                 seed: int, max_starts: int) -> _Pool:
+    """Stages, then rounds, from one seed (module docstring)."""
+    gen = torch.Generator().manual_seed(seed)
+    chunk = max(8, int(_WORK_LIMIT // max(1.0, problem.cost_per_pose())))
+    torsions = params.torsion_steps > 0 and any(len(a) for a in problem.tors_axes)
     stages = plan_stages(problem)
-    budget = _Budget(problem, params, deadline, len(stages) + 0.7 * (params.n_rounds - 1))
+    budget = _Budget(problem, params, deadline, len(stages) + 0.7 * (params.n_rounds - 1), max_starts)
     placed: List[int] = []
     pool: Optional[_Pool] = None
     for i, group in enumerate(stages):  # build the asymmetric unit body by body
@@ -500,9 +556,11 @@ def search_poses(problem: PlacementProblem, params, deadline: float) -> _Pool:
         t0 = time.time()
         n_round = budget.starts()
         n_flex = int(round(n_round * params.flexible_fraction)) if torsions else 0
-        poses = _variants(problem, pool, n_round - n_flex, gen, torsions, starter)
-        flexible = _with_random_torsions(problem, pool.poses.select(torch.arange(n_flex) % pool.poses.size),
-                                         range(len(problem.bodies)), gen) if n_flex else None
+        poses = _variants(problem, pool, n_round - 2 * n_flex, gen, torsions, starter)
+        flexible = PoseBatch.cat([
+            _with_random_torsions(problem, pool.poses.select(torch.arange(n_flex) % pool.poses.size),
+                                  range(len(problem.bodies)), gen),
+            _torsion_kicks(pool.poses, n_flex, gen)]) if n_flex else None
         t1 = time.time()
         fresh = _run_stage(problem, poses, params, chunk, deadline, gen, torsions, params.n_elite, flexible)
         budget.done(time.time() - t1, _pose_steps(poses, flexible, params, torsions))
@@ -510,9 +568,8 @@ def search_poses(problem: PlacementProblem, params, deadline: float) -> _Pool:
         best_history.append(float(pool.losses[0]))
         logger.info("round %d/%d: %.1f s, best loss %.4f (pool %s)", r + 1, n_rounds, time.time() - t0,
                     best_history[-1], " ".join(f"{v:.3f}" for v in pool.losses[:5].tolist()))
-        if (len(best_history) >= 3 and best_history[-3] - best_history[-1] < 1e-3
-                and best_history[-1] < CONVERGED_LOSS):
-            logger.info("a good fit not improved in two rounds: search stopped")
+        if len(best_history) >= 3 and best_history[-3] - best_history[-1] < 1e-3:
+            logger.info("not improved in two rounds: attempt stopped")
             break
     return pool
 
