@@ -278,3 +278,36 @@ def test_torsion_kicks_turn_one_to_three_torsions_of_the_best_poses():
     assert changed.sum(1).float().mean() > 1.5  # not always a single torsion
     assert kicks.tors[1].shape == (40, 0)
     assert _torsion_kicks(elite.select(torch.arange(3)), 0, gen).size == 0
+
+
+def test_unconverged_search_restarts_and_keeps_the_best(caplog):
+    """A molecule that cannot fit the data: the search restarts from new seeds while time is
+    left, and the merged result is never worse than the first attempt alone."""
+    import logging
+
+    xs = _crystal(NITROANILINE, (8.0, 7.0, 15.0, 90, 95, 90), "P 1 21/c 1")
+    data = _simulated(xs)
+    params = default_params()
+    params.n_starts = 16
+    params.n_rounds = 1
+    params.n_conformers = 1
+    params.rf_orientations = 100
+    params.n_steps = 20
+    params.torsion_steps = 0
+    params.polish_steps = 0
+    params.refine = False
+    params.max_seconds = 120
+    wrong = "ClC(Cl)(Cl)Cl"  # CCl4 instead of nitroaniline
+
+    def best_score(max_restarts):
+        params.max_restarts = max_restarts
+        caplog.clear()
+        with caplog.at_level(logging.INFO, logger="xdxd_cctbx.known_molecule.search"):
+            score = place_molecules(data.f_obs, [wrong], copies=[1], params=params)[0].score
+        return score, sum("no converged fit" in r.getMessage() for r in caplog.records)
+
+    alone, n_alone = best_score(0)
+    merged, n_merged = best_score(1)
+    assert alone > 0.12 and n_alone == 0
+    assert n_merged == 1
+    assert merged <= alone + 1e-6
