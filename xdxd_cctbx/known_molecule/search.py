@@ -21,8 +21,9 @@ Search schedule (the poses of a stage are optimised as one torch batch):
    single torsions turned by 120/180/240 degrees, each body re-placed by the
    translation function given all others, random torsion changes, random
    poses; copies of the best with one to three torsions turned at random.
-   An attempt stops after ``n_rounds``, two rounds without improvement, or
-   ``max_seconds`` (batch sizes follow the measured speed to fit it).
+   An attempt stops after ``n_rounds``, two rounds without improvement (if
+   its fit converged or a restart fits in the time left), or ``max_seconds``
+   (batch sizes follow the measured speed to fit it).
    One that ends early without a converged fit is followed by a fresh one
    (new seed, twice the starts); the best poses of all attempts are kept.
 3. The best distinct poses become structures; restrained refinement of the
@@ -503,7 +504,8 @@ def search_poses(problem: PlacementProblem, params, deadline: float) -> _Pool:
         starter = StartGenerator(problem, n_orientations=params.rf_orientations, seed=params.seed)
         logger.info("rotation/translation search set up in %.1f s (grid %s)", time.time() - t0, starter.rt.grid)
     t0 = time.time()
-    pool = _one_attempt(problem, params, deadline, starter, int(params.seed), int(params.n_starts))
+    pool = _one_attempt(problem, params, deadline, starter, int(params.seed), int(params.n_starts),
+                        params.max_restarts >= 1, None)
     first = time.time() - t0
     attempt = 1
     while (float(pool.losses[0]) >= CONVERGED_LOSS and params.max_restarts >= attempt
@@ -512,14 +514,20 @@ def search_poses(problem: PlacementProblem, params, deadline: float) -> _Pool:
         logger.info("no converged fit (best loss %.4f): restart %d with %.0f s left", float(pool.losses[0]),
                     attempt - 1, deadline - time.time())
         more = _one_attempt(problem, params, deadline, starter, int(params.seed) + 7919 * (attempt - 1),
-                            2 * int(params.n_starts))
+                            2 * int(params.n_starts), params.max_restarts >= attempt, first)
         pool.add(more.poses, more.losses)
     return pool
 
 
 def _one_attempt(problem: PlacementProblem, params, deadline: float, starter: Optional[StartGenerator],
-                 seed: int, max_starts: int) -> _Pool:
-    """Stages, then rounds, from one seed (module docstring)."""
+                 seed: int, max_starts: int, can_restart: bool, restart_seconds: Optional[float]) -> _Pool:
+    """Stages, then rounds, from one seed (module docstring).
+
+    Two rounds without progress end the attempt when its fit has converged or
+    a restart will follow (``can_restart`` and time for ``restart_seconds``,
+    by default as long as this attempt so far); otherwise rounds go on.
+    """
+    t_start = time.time()
     gen = torch.Generator().manual_seed(seed)
     chunk = max(8, int(_WORK_LIMIT // max(1.0, problem.cost_per_pose())))
     torsions = params.torsion_steps > 0 and any(len(a) for a in problem.tors_axes)
@@ -569,8 +577,10 @@ def _one_attempt(problem: PlacementProblem, params, deadline: float, starter: Op
         logger.info("round %d/%d: %.1f s, best loss %.4f (pool %s)", r + 1, n_rounds, time.time() - t0,
                     best_history[-1], " ".join(f"{v:.3f}" for v in pool.losses[:5].tolist()))
         if len(best_history) >= 3 and best_history[-3] - best_history[-1] < 1e-3:
-            logger.info("not improved in two rounds: attempt stopped")
-            break
+            needed = RESTART_FRACTION * (restart_seconds if restart_seconds is not None else time.time() - t_start)
+            if best_history[-1] < CONVERGED_LOSS or (can_restart and deadline - time.time() >= max(10.0, needed)):
+                logger.info("not improved in two rounds: attempt stopped")
+                break
     return pool
 
 
