@@ -140,21 +140,21 @@ def test_place_molecules_input_errors_before_search():
         place_molecules(data.f_obs, [NITROANILINE], unit_cell_content={"C": 40, "N": 8, "O": 8})
 
 
+def _search_params(**values):
+    """Default known-molecule parameters with a small, fast search for the tests."""
+    params = default_params()
+    for name, value in values.items():
+        setattr(params, name, value)
+    return params
+
+
 def test_solve_nitroaniline_p21c_at_2A():
     from xdxd_cctbx.benchmark.compare import compare_structures
 
     xs = _crystal(NITROANILINE, (8.0, 7.0, 15.0, 90, 95, 90), "P 1 21/c 1")
     data = _simulated(xs)
-    params = default_params()
-    params.n_starts = 32
-    params.n_rounds = 1
-    params.n_conformers = 2
-    params.rf_orientations = 400
-    params.n_steps = 60
-    params.torsion_steps = 30
-    params.n_candidates = 3
-    params.n_refine = 1
-    params.max_seconds = 60
+    params = _search_params(n_starts=32, n_rounds=1, n_conformers=2, rf_orientations=400, n_steps=60,
+                            torsion_steps=30, n_candidates=3, n_refine=1, max_seconds=60)
     cands = place_molecules(data.f_obs, [NITROANILINE], unit_cell_content={"C": 24, "H": 24, "N": 8, "O": 8},
                             params=params, i_obs=data.i_obs, e_obs=data.e_obs)
     best = cands[0]
@@ -197,13 +197,8 @@ def test_solve_on_inversion_centre():
                                         scattering_type=atom.GetSymbol()))
     assert xs.select(xs.hd_selection() == False).scatterers().size() == 4  # noqa: E712
     data = _simulated(xs)
-    params = default_params()
-    params.n_starts = 32
-    params.n_rounds = 1
-    params.n_conformers = 2
-    params.rf_orientations = 400
-    params.n_steps = 60
-    params.refine = False
+    params = _search_params(n_starts=32, n_rounds=1, n_conformers=2, rf_orientations=400, n_steps=60,
+                            refine=False)
     cands = place_molecules(data.f_obs, [smiles], copies=[0.5], params=params)
     best = cands[0]
     assert best.xray_structure.scatterers().size() == 4
@@ -287,16 +282,8 @@ def test_unconverged_search_restarts_and_keeps_the_best(caplog):
 
     xs = _crystal(NITROANILINE, (8.0, 7.0, 15.0, 90, 95, 90), "P 1 21/c 1")
     data = _simulated(xs)
-    params = default_params()
-    params.n_starts = 16
-    params.n_rounds = 1
-    params.n_conformers = 1
-    params.rf_orientations = 100
-    params.n_steps = 20
-    params.torsion_steps = 0
-    params.polish_steps = 0
-    params.refine = False
-    params.max_seconds = 120
+    params = _search_params(n_starts=16, n_rounds=1, n_conformers=1, rf_orientations=100, n_steps=20,
+                            torsion_steps=0, polish_steps=0, refine=False, max_seconds=120)
     wrong = "ClC(Cl)(Cl)Cl"  # CCl4 instead of nitroaniline
 
     def best_score(max_restarts):

@@ -74,7 +74,8 @@ known_molecule
     .help = "Conformers per molecule (ETKDG seeds, force-field optimised and not)"
   n_starts = 256
     .type = int(value_min=1)
-    .help = "Random poses per round"
+    .help = "Most starting poses per stage or round (restarts: twice as many); fewer when max_seconds \
+             requires (the batch sizes follow the measured speed)"
   n_rounds = 8
     .type = int(value_min=1)
     .help = "Search rounds (conformer swaps and re-randomised bodies after the first)"
@@ -509,7 +510,7 @@ def search_poses(problem: PlacementProblem, params, deadline: float) -> _Pool:
     first = time.time() - t0
     attempt = 1
     while (float(pool.losses[0]) >= CONVERGED_LOSS and params.max_restarts >= attempt
-           and deadline - time.time() >= max(10.0, RESTART_FRACTION * first)):
+           and _time_for_restart(deadline, first)):
         attempt += 1
         logger.info("no converged fit (best loss %.4f): restart %d with %.0f s left", float(pool.losses[0]),
                     attempt - 1, deadline - time.time())
@@ -517,6 +518,11 @@ def search_poses(problem: PlacementProblem, params, deadline: float) -> _Pool:
                             2 * int(params.n_starts), params.max_restarts >= attempt, first)
         pool.add(more.poses, more.losses)
     return pool
+
+
+def _time_for_restart(deadline: float, attempt_seconds: float) -> bool:
+    """Whether a restart fits: RESTART_FRACTION of an attempt's time (10 s at least) is left."""
+    return deadline - time.time() >= max(10.0, RESTART_FRACTION * attempt_seconds)
 
 
 def _one_attempt(problem: PlacementProblem, params, deadline: float, starter: Optional[StartGenerator],
@@ -577,8 +583,8 @@ def _one_attempt(problem: PlacementProblem, params, deadline: float, starter: Op
         logger.info("round %d/%d: %.1f s, best loss %.4f (pool %s)", r + 1, n_rounds, time.time() - t0,
                     best_history[-1], " ".join(f"{v:.3f}" for v in pool.losses[:5].tolist()))
         if len(best_history) >= 3 and best_history[-3] - best_history[-1] < 1e-3:
-            needed = RESTART_FRACTION * (restart_seconds if restart_seconds is not None else time.time() - t_start)
-            if best_history[-1] < CONVERGED_LOSS or (can_restart and deadline - time.time() >= max(10.0, needed)):
+            attempt_seconds = restart_seconds if restart_seconds is not None else time.time() - t_start
+            if best_history[-1] < CONVERGED_LOSS or (can_restart and _time_for_restart(deadline, attempt_seconds)):
                 logger.info("not improved in two rounds: attempt stopped")
                 break
     return pool
