@@ -25,7 +25,7 @@ PYTHONPATH=. ${PYTHON:-python} command_line/train.py \
   validation.cache=scratch/gpu_pool/validation_40.npz validation.n_structures=16 validation.every=2500 \
   validation.n_samples=16 validation.n_steps=60 \
   "$@" 2>&1 | tee "$OUT/train.log"
-PYTHONPATH=. ${PYTHON:-python} - "$RUN" "$OUT" <<'PY'
+PYTHONPATH=. ${PYTHON:-python} - "$RUN" "$OUT" <<'PY' 2>&1 | tee -a "$OUT/train.log"
 import os, sys
 import xdxd_cctbx  # noqa: F401  (import order)
 import torch
@@ -42,7 +42,8 @@ for name in ("checkpoint_latest", "checkpoint_best"):
 PY
 # Approximate match (validation.approximate_match) of the best checkpoint on every cached structure,
 # conditioned and prior-only, at the sampler's defaults; bounded so the device time is not overrun.
-PYTHONPATH=. timeout ${EVAL_SECONDS:-120} ${PYTHON:-python} - "$OUT" <<'PY' || echo "final evaluation stopped (time limit)"
+# One line per structure and final_validation.json rewritten after each, so a time limit still leaves figures.
+PYTHONPATH=. timeout ${EVAL_SECONDS:-120} ${PYTHON:-python} - "$OUT" <<'PY' 2>&1 | tee -a "$OUT/train.log" || echo "final evaluation stopped (time limit)" | tee -a "$OUT/train.log"
 import json, os, sys, time
 import xdxd_cctbx  # noqa: F401  (import order)
 import torch
@@ -57,10 +58,20 @@ v = SimpleNamespace(cache="scratch/gpu_pool/validation_40.npz", folder=None, n_s
                     max_atoms=40, d_min=2.0)
 records = load_validation_set(v, out, log=print)
 t0 = time.time()
-metrics = run_validation(model, schedule, records, n_samples=24, n_steps=60, device=device, seed=0)
-metrics.update(step=int(ckpt["step"]), seconds=round(time.time() - t0, 1), names=[r.name for r in records])
-json.dump(metrics, open(os.path.join(out, "final_validation.json"), "w"), indent=1)
-print(f"final: match {metrics['n_match']}/{metrics['n']} (approx.), matched atoms {metrics['mean_matched_fraction']:.3f}, "
-      f"prior-only {metrics['prior_n_match']}/{metrics['n']}, matched atoms {metrics['prior_mean_matched_fraction']:.3f}, "
-      f"{metrics['seconds']} s")
+
+
+def progress(i, rec, m):
+    m.update(step=int(ckpt["step"]), seconds=round(time.time() - t0, 1), names=[r.name for r in records[:i + 1]])
+    json.dump(m, open(os.path.join(out, "final_validation.json"), "w"), indent=1)
+    print(f"eval {i + 1}/{len(records)} {rec.name}: matched {m['matched_fraction'][-1]:.3f}, prior-only "
+          f"{m['prior_matched_fraction'][-1]:.3f}; so far match {m['n_match']}/{m['n']}, mean "
+          f"{m['mean_matched_fraction']:.3f}, prior-only mean {m['prior_mean_matched_fraction']:.3f}, {m['seconds']} s",
+          flush=True)
+
+
+m = run_validation(model, schedule, records, n_samples=int(os.environ.get("EVAL_SAMPLES", 24)),
+                   n_steps=int(os.environ.get("EVAL_STEPS", 60)), device=device, seed=0, on_structure=progress)
+print(f"final: match {m['n_match']}/{m['n']} (approx.), matched atoms {m['mean_matched_fraction']:.3f}, "
+      f"prior-only {m['prior_n_match']}/{m['n']}, matched atoms {m['prior_mean_matched_fraction']:.3f}, "
+      f"{m['seconds']} s")
 PY

@@ -251,3 +251,20 @@ def test_pool_reflection_lists_equal_fresh_lists_and_keep_the_lowest_angles():
                 d_fresh = np.sort(np.einsum("mi,ij,mj->m", fresh, g_star, fresh))
                 d_got = np.einsum("mi,ij,mj->m", got, g_star, got)
                 assert len(got) == 300 and np.allclose(np.sort(d_got), d_fresh[:300], atol=1e-5)
+
+
+def test_run_validation_reports_after_each_structure():
+    from xdxd_cctbx.training.validation import run_validation, with_simulated_data
+
+    torch.manual_seed(0)
+    model = XdxdDenoiser(TINY)
+    records = [with_simulated_data(_record(seed=1, n=4), 2.0, seed=0),
+               with_simulated_data(_record(ops=P21, seed=2, n=5), 2.0, seed=0)]
+    seen = []
+    figures = run_validation(model, SigmaSchedule(0.02, 12.0), records, n_samples=2, n_steps=3,
+                             device=torch.device("cpu"),
+                             on_structure=lambda i, rec, m: seen.append((i, m["n"], len(m["prior_matched_fraction"]))))
+    assert seen == [(0, 1, 1), (1, 2, 2)]
+    assert figures["n"] == 2 and len(figures["matched_fraction"]) == 2
+    assert all(0.0 <= f <= 1.0 for f in figures["matched_fraction"] + figures["prior_matched_fraction"])
+    assert figures["mean_matched_fraction"] == pytest.approx(np.mean(figures["matched_fraction"]))

@@ -125,11 +125,15 @@ def approximate_match(reference: CrystalRecord, frac: np.ndarray, *, tolerance: 
 
 
 def run_validation(model, schedule: SigmaSchedule, records: List[CrystalRecord], *, n_samples: int, n_steps: int,
-                   device, seed: int = 0) -> Dict:
-    """Sample each structure with and without conditioning; approximate match figures."""
+                   device, seed: int = 0, on_structure: Optional[Callable[[int, CrystalRecord, Dict], None]] = None
+                   ) -> Dict:
+    """Sample each structure with and without conditioning; approximate match figures.
+
+    on_structure(i, record, figures so far) is called after each structure (progress, partial results).
+    """
     params = default_sampler_params()
     params.n_samples, params.n_steps = n_samples, n_steps
-    out = {"n": len(records), "n_match": 0, "matched_fraction": [], "loss": [], "prior_n_match": 0,
+    out = {"n": 0, "n_match": 0, "matched_fraction": [], "loss": [], "prior_n_match": 0,
            "prior_matched_fraction": []}
     was_training = model.training
     model.eval()
@@ -144,8 +148,13 @@ def run_validation(model, schedule: SigmaSchedule, records: List[CrystalRecord],
             out[key + "n_match"] += int(frac >= 1.0)
             if conditioned:
                 out["loss"].append(float(res.loss[0]))
+        out["n"] += 1
+        out["mean_matched_fraction"] = float(np.mean(out["matched_fraction"]))
+        out["prior_mean_matched_fraction"] = float(np.mean(out["prior_matched_fraction"]))
+        out["mean_loss"] = float(np.mean(out["loss"]))
+        if on_structure is not None:
+            on_structure(i, rec, out)
     model.train(was_training)
-    out["mean_matched_fraction"] = float(np.mean(out["matched_fraction"]))
-    out["prior_mean_matched_fraction"] = float(np.mean(out["prior_matched_fraction"]))
-    out["mean_loss"] = float(np.mean(out["loss"]))
+    for key in ("mean_matched_fraction", "prior_mean_matched_fraction", "mean_loss"):
+        out.setdefault(key, float("nan"))
     return out
