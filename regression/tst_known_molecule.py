@@ -298,3 +298,86 @@ def test_unconverged_search_restarts_and_keeps_the_best(caplog):
     assert alone > 0.12 and n_alone == 0
     assert n_merged == 1
     assert merged <= alone + 1e-6
+
+
+def test_site_mismatch_pulls_a_molecule_into_its_site_symmetry():
+    """Dichloromethane on a 2-fold axis of C2/c: its images under the axis fall on its own
+    atoms (mismatch ~0) with its C2 axis along b, and not when tilted away from b."""
+    import math
+
+    import torch
+
+    from xdxd_cctbx.known_molecule.conformers import embed_ensemble
+    from xdxd_cctbx.known_molecule.placement import Body, PlacementProblem
+    from xdxd_cctbx.known_molecule.sites import special_sites
+
+    spec = parse_molecule("ClCCl", copies=0.5)
+    cs = embed_ensemble(spec, n_conformers=1, seed=0)[0]
+    xs = _crystal("ClCCl", (12.0, 6.0, 9.0, 90, 105, 90), "C 1 2/c 1")
+    data = _simulated(xs)
+    sites = special_sites(data.f_obs.space_group_info(), 2)
+    axis_sites = [i for i, s in enumerate(sites) if np.linalg.matrix_rank(s.w_matrix) == 1]
+    problem = PlacementProblem(data.f_obs, [Body(cs, 0.5, sites)])
+    x = cs.coords[0]
+    c = cs.elements.index("C")
+    axis = np.delete(x, c, axis=0).mean(0) - x[c]  # from C to the middle of the two Cl
+    axis /= np.linalg.norm(axis)
+    v = np.cross(axis, [0.0, 1.0, 0.0])  # turn the molecule's C2 axis onto b (Cartesian y)
+    ang = math.atan2(np.linalg.norm(v), axis[1])
+    v = v / np.linalg.norm(v) * ang
+    k = np.array([[0, -v[2], v[1]], [v[2], 0, -v[0]], [-v[1], v[0], 0]])
+    onto_b = np.eye(3) + math.sin(ang) * k / ang + (1 - math.cos(ang)) * (k @ k) / ang ** 2
+    poses = problem.random_poses(3, torch.Generator().manual_seed(0))
+    for i, tilt in enumerate((0.0, 0.3, 0.8)):
+        about_a = np.array([[1, 0, 0], [0, math.cos(tilt), -math.sin(tilt)], [0, math.sin(tilt), math.cos(tilt)]])
+        poses.base_rot[i, 0] = torch.tensor(about_a @ onto_b, dtype=poses.base_rot.dtype)
+        poses.site[0][i] = axis_sites[0]
+    mismatch = problem.site_mismatch(problem.coordinates(poses), poses)
+    assert float(mismatch[0]) < 1e-3
+    assert 0.1 < float(mismatch[1]) < float(mismatch[2])
+    clash = problem.clash(problem.coordinates(poses), poses)  # the search's penalty includes it
+    assert float(clash[0]) < 1e-3 and float(clash[2]) >= float(mismatch[2]) / 3 - 1e-6
+
+
+def test_monodentate_ligands_turn_about_their_metal_bond():
+    """Dative metal-ligand bonds outside rings are torsions (an imidazole can turn on Zn-N);
+    ring bonds, including chelate rings, are not."""
+    from xdxd_cctbx.known_molecule.conformers import find_torsions
+
+    spec = parse_molecule("Cl[Zn](Cl)(<-[n]1cc[nH]c1)<-[n]1cc[nH]c1")
+    mol = spec.mol
+    heavy = np.array([a.GetIdx() for a in mol.GetAtoms() if a.GetAtomicNum() > 1])
+    pairs = {tuple(sorted((mol.GetAtomWithIdx(int(heavy[t.a])).GetSymbol(),
+                           mol.GetAtomWithIdx(int(heavy[t.b])).GetSymbol()))) for t in find_torsions(mol, heavy)}
+    assert pairs == {("N", "Zn")}
+    assert len(find_torsions(mol, heavy)) == 2
+    chelate = parse_molecule("Cl[Cu]1(Cl)<-[NH2]CC[NH2]->1").mol  # ethylenediamine: a ring through the metal
+    heavy = np.array([a.GetIdx() for a in chelate.GetAtoms() if a.GetAtomicNum() > 1])
+    assert find_torsions(chelate, heavy) == []
+
+
+def test_molecule_on_a_centre_is_folded_by_that_centres_operations():
+    """C2/c has order-2 sites of three kinds (2-fold axes, inversion centres with and without the
+    centring translation): the asymmetric half comes from the site the pose uses."""
+    import torch
+
+    from xdxd_cctbx.known_molecule.conformers import embed_ensemble
+    from xdxd_cctbx.known_molecule.placement import Body, PlacementProblem
+    from xdxd_cctbx.known_molecule.sites import special_sites
+    from xdxd_cctbx.known_molecule.structures import pose_to_structure
+
+    spec = parse_molecule("O=C1C=CC(=O)C=C1", copies=0.5)  # p-benzoquinone, centrosymmetric
+    cs = embed_ensemble(spec, n_conformers=1, seed=0)[0]
+    data = _simulated(_crystal("ClCCl", (12.0, 6.0, 9.0, 90, 105, 90), "C 1 2/c 1"))
+    sites = special_sites(data.f_obs.space_group_info(), 2)
+    problem = PlacementProblem(data.f_obs, [Body(cs, 0.5, sites)])
+    centres = [i for i, s in enumerate(sites) if np.linalg.matrix_rank(s.w_matrix) == 0]
+    assert len(centres) == 4 and np.linalg.matrix_rank(sites[0].w_matrix) == 1  # the axis comes first
+    poses = problem.random_poses(len(centres), torch.Generator().manual_seed(1))
+    for i, c in enumerate(centres):
+        poses.site[0][i] = c
+    frac = problem.coordinates(poses).double().numpy()
+    for i, c in enumerate(centres):
+        xs, info, _ = pose_to_structure(problem, frac[i], [spec], site_index=[c])
+        assert xs.scatterers().size() == 4, sites[c].letter
+        assert sorted(sc.scattering_type for sc in xs.scatterers()) == ["C", "C", "C", "O"]

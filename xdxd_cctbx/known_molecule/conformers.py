@@ -275,14 +275,15 @@ def _side(adj, start: int, blocked: int) -> List[int]:
 
 
 def find_torsions(mol, atoms: np.ndarray) -> List[Torsion]:
-    """Rotatable bonds among the selected atoms: single, acyclic, both ends branching."""
+    """Rotatable bonds among the selected atoms: single or dative (a monodentate ligand on
+    its metal), acyclic, both ends branching."""
     from rdkit import Chem
 
     adj, bonds = _graph(mol, atoms)
     heavy = np.array([mol.GetAtomWithIdx(int(a)).GetAtomicNum() > 1 for a in atoms])
     torsions = []
     for a, b, bond in bonds:
-        if bond.IsInRing() or bond.GetBondType() != Chem.BondType.SINGLE:
+        if bond.IsInRing() or bond.GetBondType() not in (Chem.BondType.SINGLE, Chem.BondType.DATIVE):
             continue
         if not heavy[a] or not heavy[b]:
             continue

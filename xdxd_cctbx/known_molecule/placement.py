@@ -4,14 +4,17 @@ Each molecule copy is a rigid body (one conformer of an ensemble) with a
 rotation, a translation and, optionally, torsion angles about its rotatable
 bonds. Many poses (the batch) are optimised at once with Adam on
 
-    loss = 1 - corr(|E_obs|, |E_calc|) + clash_weight * clash
+    loss = 1 - corr(|E_obs|, |E_calc|) + clash_weight * (clash + site mismatch)
 
 where |E_calc| comes from :class:`xdxd_cctbx.sf.StructureFactorCalculator`
 normalised in the same resolution shells as |E_obs|, and ``clash`` is a soft
 hinge on short contacts between every atom and all symmetry copies of all
 atoms (minimum image), so molecules do not overlap their symmetry mates.
 Bodies on special positions (1/m copies) carry occupancy 1/m and their centroid
-is projected onto a Wyckoff position (:mod:`.sites`).
+is projected onto a Wyckoff position (:mod:`.sites`); the site mismatch pulls
+them into an orientation (and conformation) that the site's own operations map
+onto itself: each atom's image under a site operation should fall on an atom of
+the same element.
 
 Rotations: ``R = R(q) R0`` with q = normalise(1, v/2) and a per-pose base
 rotation R0 (re-based after every stage, so v stays small). Translations are
@@ -232,14 +235,18 @@ class PlacementProblem:
         n_ops = self.op_rot.shape[0]
         # for bodies on special sites: (n_sites, n_ops) True where the op maps the site onto itself
         self.site_excl = []
+        self.same_element = []
         for b in self.bodies:
             if b.sites:
                 m = torch.zeros(len(b.sites), n_ops, dtype=torch.bool)
                 for i, s in enumerate(b.sites):
                     m[i, torch.as_tensor(s.site_ops)] = True
                 self.site_excl.append(m)
+                els = np.array(b.conformers.elements)
+                self.same_element.append(torch.tensor(els[:, None] == els[None, :]))
             else:
                 self.site_excl.append(None)
+                self.same_element.append(None)
 
     def set_active(self, bodies: Optional[Sequence[int]] = None) -> None:
         """Only these bodies scatter and clash (None: all); the others are ignored."""
@@ -319,7 +326,7 @@ class PlacementProblem:
         return num / den
 
     def clash(self, frac: torch.Tensor, poses: PoseBatch) -> torch.Tensor:
-        """Soft short-contact penalty per pose (B,): sum relu(d0 - d)^2 / N."""
+        """Soft short-contact penalty per pose (B,): (sum relu(d0 - d)^2 + site mismatch) / N."""
         bsz, n, _ = frac.shape
         total = torch.zeros(bsz, dtype=frac.dtype)
         active_pairs = self.active[:, None] * self.active[None, :]
@@ -341,7 +348,27 @@ class PlacementProblem:
             for block, excl in excl_blocks:
                 pen = pen * (1.0 - block * excl[:, s].view(-1, 1, 1))
             total = total + pen.sum((1, 2))
-        return total / n
+        return (total + self.site_mismatch(frac, poses)) / n
+
+    def site_mismatch(self, frac: torch.Tensor, poses: PoseBatch) -> torch.Tensor:
+        """Sum over atoms of bodies on special sites of the squared distance (A^2) from the
+        atom's image under each site operation to the nearest atom of the same element (B,)."""
+        total = torch.zeros(frac.shape[0], dtype=frac.dtype)
+        for k, excl in enumerate(self.site_excl):
+            if excl is None or float(self.active[int(self.offsets[k])]) == 0 or self.bodies[k].n_atoms < 2:
+                continue
+            x = frac[:, int(self.offsets[k]):int(self.offsets[k + 1])]
+            on_site = excl[poses.site[k]].to(frac.dtype)  # (B,n_ops)
+            other = ~self.same_element[k]
+            for s in torch.nonzero(excl.any(0)).flatten().tolist():
+                if s == self.identity_op:
+                    continue
+                img = x @ self.op_rot[s].T + self.op_tr[s]
+                d = img.unsqueeze(2) - x.unsqueeze(1)  # (B,n,n,3)
+                d = d - torch.round(d.detach())
+                dist2 = ((d @ self.orth.T) ** 2).sum(-1).masked_fill(other, 1e4)
+                total = total + dist2.min(-1).values.sum(1) * on_site[:, s]
+        return total
 
     def intramolecular_clash(self, poses: PoseBatch) -> torch.Tensor:
         """Contacts between atoms >= 4 bonds apart after torsion changes (B,)."""

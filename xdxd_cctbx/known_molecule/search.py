@@ -641,13 +641,15 @@ def _place(f_obs, molecules, unit_cell_content, params, copies, i_obs, e_obs) ->
         logger.info("atom-level polish: best loss %.4f -> %.4f", float(pool.losses[0]), float(losses.min()))
         keep = torch.tensor(distinct(problem, frac, losses) or [int(torch.argmin(losses))], dtype=torch.long)
         frac, losses, corr = frac[keep], losses[keep], corr[keep]
+        sites = [s[keep] for s in top.site]
     else:
         with torch.no_grad():
             frac = problem.coordinates(top)
             corr = problem.correlation(frac)
         losses = pool.losses[:top.size]
+        sites = top.site
     candidates = structures.make_candidates(problem, frac.double().numpy(), losses, corr, specs, f_obs,
-                                            params.n_candidates)
+                                            params.n_candidates, sites=sites)
     if params.refine and params.n_refine:
         i_obs = i_obs if i_obs is not None else f_obs.f_as_f_sq()
         structures.refine_candidates(candidates[:params.n_refine], i_obs)

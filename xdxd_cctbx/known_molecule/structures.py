@@ -45,8 +45,13 @@ def _labels(elements: Sequence[str]) -> List[str]:
     return out
 
 
-def pose_to_structure(problem, frac_all: np.ndarray, specs, u_iso: float = 0.03):
-    """(xray.structure, molecules info, restraint pairs) of one pose's coordinates (N,3)."""
+def pose_to_structure(problem, frac_all: np.ndarray, specs, u_iso: float = 0.03,
+                      site_index: Optional[Sequence[int]] = None):
+    """(xray.structure, molecules info, restraint pairs) of one pose's coordinates (N,3).
+
+    site_index: per body, which of its special sites the pose uses (poses.site);
+    the site's own operations fold the molecule (default: each body's first site).
+    """
     from cctbx import xray
 
     sg = problem.space_group_info.group()
@@ -68,7 +73,7 @@ def pose_to_structure(problem, frac_all: np.ndarray, specs, u_iso: float = 0.03)
                 mapping[j] = (len(atoms), cctbx_ops[0].unit_mx())
                 atoms.append((cs.elements[j], frac[j]))
         else:
-            site = body.sites[0]
+            site = body.sites[int(site_index[k]) if site_index is not None else 0]
             sites, kept, assignment = fold_onto_site(frac, cs.elements, site, rots, trs, problem.unit_cell)
             for k2, j in enumerate(kept):
                 atoms.append((cs.elements[j], sites[k2]))
@@ -145,14 +150,18 @@ def r1_and_u(xs, f_obs) -> Tuple[float, float]:
 
 
 def make_candidates(problem, frac: np.ndarray, losses: torch.Tensor, corr: torch.Tensor, specs, f_obs,
-                    n: int):
-    """The best ``n`` coordinate sets (B,N,3) as :class:`~.search.PlacedCandidate`, best first."""
+                    n: int, sites: Optional[Sequence[torch.Tensor]] = None):
+    """The best ``n`` coordinate sets (B,N,3) as :class:`~.search.PlacedCandidate`, best first.
+
+    sites: per body, the special-site index of each coordinate set (poses.site).
+    """
     from xdxd_cctbx.known_molecule.search import PlacedCandidate
 
     out = []
     order = [i for i in torch.argsort(losses).tolist() if np.isfinite(float(losses[i]))]
     for i in order[:n]:
-        xs, info, pairs = pose_to_structure(problem, frac[i], specs)
+        site_index = None if sites is None else [int(s[i]) for s in sites]
+        xs, info, pairs = pose_to_structure(problem, frac[i], specs, site_index=site_index)
         r1, _ = r1_and_u(xs, f_obs)
         out.append(PlacedCandidate(xray_structure=xs, score=float(losses[i]), correlation=float(corr[i]),
                                    r1=float(r1), molecules=info, restraint_pairs=pairs, r1_search=float(r1)))
