@@ -381,3 +381,27 @@ def test_molecule_on_a_centre_is_folded_by_that_centres_operations():
         xs, info, _ = pose_to_structure(problem, frac[i], [spec], site_index=[c])
         assert xs.scatterers().size() == 4, sites[c].letter
         assert sorted(sc.scattering_type for sc in xs.scatterers()) == ["C", "C", "C", "O"]
+
+
+@pytest.mark.parametrize("sites, split", [
+    ([(0.0, 0.0, 0.0), (2 / 3, 1 / 3, 0.011)], (3, 6)),  # -3 centre (1/6) + 3-fold axis (1/3)
+    ([(0.31, 0.0, 0.25)], (2,)),  # one 2-fold axis (1/2)
+])
+def test_half_a_bromide_is_shared_out_over_the_sites_the_data_show(sites, split):
+    """R-3c, 0.5 Br- per asymmetric unit: one ion on a 2-fold axis, or one on a 3-fold axis plus
+    one on a -3 centre; the split that fits the data is chosen."""
+    from cctbx import crystal, xray
+
+    from xdxd_cctbx.known_molecule.conformers import embed_ensemble
+    from xdxd_cctbx.known_molecule.ion_sites import choose_ion_sites, site_orders, site_splits
+
+    cs = crystal.symmetry(unit_cell=(12.0, 12.0, 35.2, 90, 90, 120), space_group_symbol="R -3 c :H")
+    assert site_orders(cs.space_group_info()) == [2, 3, 6]
+    assert site_splits(0.5, [2, 3, 6]) == [(2,), (3, 6), (6, 6, 6)]
+    xs = xray.structure(crystal_symmetry=cs)
+    for k, site in enumerate(sites):
+        xs.add_scatterer(xray.scatterer(label=f"Br{k + 1}", site=site, u=0.03, scattering_type="Br"))
+    data = _simulated(xs)
+    spec = parse_molecule("[Br-]", copies=0.5)
+    ions = {0: embed_ensemble(spec, n_conformers=1)[0]}
+    assert choose_ion_sites([spec], data.f_obs, cs.space_group_info(), ions) == {0: split}

@@ -46,6 +46,7 @@ import torch
 from xdxd_cctbx.errors import InputError
 from xdxd_cctbx.known_molecule import structures
 from xdxd_cctbx.known_molecule.conformers import embed_ensemble
+from xdxd_cctbx.known_molecule.ion_sites import choose_ion_sites
 from xdxd_cctbx.known_molecule.molecules import (
     MoleculeSpec, check_cell_volume, parse_molecules, resolve_copies)
 from xdxd_cctbx.known_molecule.placement import (
@@ -168,23 +169,39 @@ def _extract(params):
     return params
 
 
-def build_bodies(specs: Sequence[MoleculeSpec], space_group_info, params) -> List[Body]:
-    """Conformer ensembles and rigid bodies for every copy of every molecule."""
-    bodies = []
+def build_bodies(specs: Sequence[MoleculeSpec], space_group_info, params, f_obs=None, e_obs=None) -> List[Body]:
+    """Conformer ensembles and rigid bodies for every copy of every molecule.
+
+    With ``f_obs``, single-atom species whose fractional copies can be shared out
+    over special sites in more than one way get the split that fits the data
+    (:func:`.ion_sites.choose_ion_sites`).
+    """
+    for spec in specs:  # a missing special site is an input error: report it before the slow part
+        order = spec.split_copies()[1]
+        if order:
+            special_sites(space_group_info, order, seed=params.seed)
     total_atoms = max(1, sum(s.n_heavy for s in specs))
-    for m, spec in enumerate(specs):
+    ensembles = []
+    for spec in specs:
         seconds = max(3.0, min(90.0, 0.15 * params.max_seconds) * spec.n_heavy / total_atoms)
+        ensembles.append(embed_ensemble(spec, n_conformers=params.n_conformers, seed=params.seed,
+                                        max_seconds=seconds, include_hydrogens=params.include_hydrogens))
+    splits = {}
+    if f_obs is not None:
+        singles = {m: sets[0] for m, sets in enumerate(ensembles) if len(sets) == 1}
+        splits = choose_ion_sites(specs, f_obs, space_group_info, singles, seed=params.seed, e_obs=e_obs)
+    bodies = []
+    for m, (spec, sets) in enumerate(zip(specs, ensembles)):
         whole, order = spec.split_copies()
-        sites = special_sites(space_group_info, order, seed=params.seed) if order else None
-        sets = embed_ensemble(spec, n_conformers=params.n_conformers, seed=params.seed,
-                              max_seconds=seconds,
-                              include_hydrogens=params.include_hydrogens)
         for c in range(whole):
             for cs in sets:
                 bodies.append(Body(cs, 1.0, None, m, c))
         if order and len(sets) == 1:
-            bodies.append(Body(sets[0], 1.0 / order, sites, m, whole))
+            for j, o in enumerate(splits.get(m, (order,))):
+                bodies.append(Body(sets[0], 1.0 / o, special_sites(space_group_info, o, seed=params.seed), m,
+                                   whole + j))
         elif order:
+            sites = special_sites(space_group_info, order, seed=params.seed)
             bodies += _fraction_of_fragments(sets, order, sites, m, whole, spec.name)
     return bodies
 
@@ -630,7 +647,7 @@ def _place(f_obs, molecules, unit_cell_content, params, copies, i_obs, e_obs) ->
     order_z = f_obs.space_group().order_z()
     resolve_copies(specs, order_z, unit_cell_content)
     check_cell_volume(specs, order_z, f_obs.unit_cell().volume())
-    bodies = build_bodies(specs, sg_info, params)
+    bodies = build_bodies(specs, sg_info, params, f_obs=f_obs, e_obs=e_obs)
     problem = PlacementProblem(f_obs, bodies, clash_weight=params.clash_weight, e_obs=e_obs)
     logger.info("known-molecule search: %d bodies, %d atoms, %d reflections, %s",
                 len(bodies), len(problem.elements), f_obs.size(), sg_info)

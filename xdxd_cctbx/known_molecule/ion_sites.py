@@ -1,0 +1,82 @@
+"""Single-atom species (ions, water oxygens) shared out over special sites.
+
+Half a bromide per asymmetric unit may be one bromide on a 2-fold axis, or one
+on a 3-fold axis (1/3) plus one on a -3 centre (1/6): the copies alone do not
+say which. :func:`choose_ion_sites` lists the ways the fractional copies add up
+from the space group's site orders (fewest sites first) and keeps the one whose
+atoms alone, placed against the data, fit best. A single heavy ion dominates
+the intensities, so this is a quick and reliable test; for light atoms the
+simplest split wins unless another fits clearly better.
+"""
+from __future__ import annotations
+
+import logging
+from itertools import combinations_with_replacement
+from typing import Dict, List, Sequence, Tuple
+
+import torch
+
+from xdxd_cctbx.errors import InputError
+from xdxd_cctbx.known_molecule.placement import Body, PlacementProblem, optimise
+from xdxd_cctbx.known_molecule.sites import special_sites
+
+logger = logging.getLogger(__name__)
+
+#: another split must fit this much better (1 - corr) than the simplest one to be chosen
+BETTER_BY = 0.01
+
+
+def site_orders(space_group_info) -> List[int]:
+    """Site-symmetry orders (> 1) of the space group's special positions."""
+    group = space_group_info.group()
+    table = space_group_info.wyckoff_table()
+    return sorted({group.order_z() // table.position(i).multiplicity() for i in range(table.size())} - {1})
+
+
+def site_splits(fraction: float, orders: Sequence[int], max_sites: int = 3) -> List[Tuple[int, ...]]:
+    """Multisets of site orders whose 1/order add up to ``fraction``, fewest sites first."""
+    out = []
+    for n in range(1, max_sites + 1):
+        for combo in combinations_with_replacement(sorted(orders), n):
+            if abs(sum(1.0 / m for m in combo) - fraction) < 1e-6:
+                out.append(combo)
+    return out
+
+
+def choose_ion_sites(specs, f_obs, space_group_info, conformer_sets, *, seed: int = 0, e_obs=None,
+                     n_poses: int = 64, n_steps: int = 60) -> Dict[int, Tuple[int, ...]]:
+    """Site orders for the fractional copy of each single-atom species with a choice.
+
+    conformer_sets: molecule index -> its ConformerSet (single atom). Returns
+    molecule index -> orders (one body per order); species without a choice
+    are left out.
+    """
+    orders = site_orders(space_group_info)
+    chosen: Dict[int, Tuple[int, ...]] = {}
+    for m, spec in enumerate(specs):
+        _, order = spec.split_copies()
+        if not order or spec.n_heavy != 1 or m not in conformer_sets:
+            continue
+        splits = site_splits(1.0 / order, orders)
+        if len(splits) < 2:
+            continue
+        scores = [_fit(f_obs, space_group_info, conformer_sets[m], split, m, seed, e_obs, n_poses, n_steps)
+                  for split in splits]
+        best = min(range(len(splits)), key=lambda i: scores[i])
+        pick = best if scores[best] < scores[0] - BETTER_BY else 0
+        chosen[m] = splits[pick]
+        logger.info("molecule %s: %s per asymmetric unit as %s (fit of the atoms alone: %s)", spec.name,
+                    f"1/{order}", " + ".join(f"1/{o}" for o in splits[pick]),
+                    ", ".join(f"{'+'.join(map(str, s))}: {v:.3f}" for s, v in zip(splits, scores)))
+    return chosen
+
+
+def _fit(f_obs, space_group_info, conformers, split, m, seed, e_obs, n_poses, n_steps) -> float:
+    try:
+        bodies = [Body(conformers, 1.0 / o, special_sites(space_group_info, o, seed=seed), m, j)
+                  for j, o in enumerate(split)]
+    except InputError:
+        return float("inf")
+    problem = PlacementProblem(f_obs, bodies, e_obs=e_obs)
+    poses = problem.random_poses(n_poses, torch.Generator().manual_seed(seed))
+    return float(optimise(problem, poses, n_steps).min())
