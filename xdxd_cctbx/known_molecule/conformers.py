@@ -19,7 +19,6 @@ from typing import List, Optional, Tuple
 
 import numpy as np
 
-from xdxd_cctbx.errors import SolveError
 from xdxd_cctbx.known_molecule.molecules import METALS, MoleculeSpec
 
 logger = logging.getLogger(__name__)

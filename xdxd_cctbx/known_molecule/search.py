@@ -40,19 +40,15 @@ import time
 from dataclasses import dataclass, field
 from typing import Any, Dict, List, Optional, Sequence
 
-import numpy as np
 import torch
 
 from xdxd_cctbx.errors import InputError
 from xdxd_cctbx.known_molecule import structures
-from xdxd_cctbx.known_molecule.conformers import embed_ensemble
-from xdxd_cctbx.known_molecule.ion_sites import choose_ion_sites
+from xdxd_cctbx.known_molecule.bodies import build_bodies
 from xdxd_cctbx.known_molecule.molecules import (
-    MoleculeSpec, check_cell_volume, parse_molecules, resolve_copies)
-from xdxd_cctbx.known_molecule.placement import (
-    Body, PlacementProblem, PoseBatch, optimise, swap_conformers)
+    check_cell_volume, parse_molecules, resolve_copies)
+from xdxd_cctbx.known_molecule.placement import PlacementProblem, PoseBatch, optimise, swap_conformers
 from xdxd_cctbx.known_molecule.polish import polish
-from xdxd_cctbx.known_molecule.sites import special_sites
 from xdxd_cctbx.known_molecule.starts import StartGenerator
 
 logger = logging.getLogger(__name__)
@@ -167,70 +163,6 @@ def _extract(params):
     if hasattr(params, "known_molecule") and not hasattr(params, "n_starts"):
         return params.known_molecule
     return params
-
-
-def build_bodies(specs: Sequence[MoleculeSpec], space_group_info, params, f_obs=None, e_obs=None) -> List[Body]:
-    """Conformer ensembles and rigid bodies for every copy of every molecule.
-
-    With ``f_obs``, single-atom species whose fractional copies can be shared out
-    over special sites in more than one way get the split that fits the data
-    (:func:`.ion_sites.choose_ion_sites`).
-    """
-    for spec in specs:  # a missing special site is an input error: report it before the slow part
-        order = spec.split_copies()[1]
-        if order:
-            special_sites(space_group_info, order, seed=params.seed)
-    total_atoms = max(1, sum(s.n_heavy for s in specs))
-    ensembles = []
-    for spec in specs:
-        seconds = max(3.0, min(90.0, 0.15 * params.max_seconds) * spec.n_heavy / total_atoms)
-        ensembles.append(embed_ensemble(spec, n_conformers=params.n_conformers, seed=params.seed,
-                                        max_seconds=seconds, include_hydrogens=params.include_hydrogens))
-    splits = {}
-    if f_obs is not None:
-        singles = {m: sets[0] for m, sets in enumerate(ensembles) if len(sets) == 1}
-        splits = choose_ion_sites(specs, f_obs, space_group_info, singles, seed=params.seed, e_obs=e_obs)
-    bodies = []
-    for m, (spec, sets) in enumerate(zip(specs, ensembles)):
-        whole, order = spec.split_copies()
-        for c in range(whole):
-            for cs in sets:
-                bodies.append(Body(cs, 1.0, None, m, c))
-        if order and len(sets) == 1:
-            for j, o in enumerate(splits.get(m, (order,))):
-                bodies.append(Body(sets[0], 1.0 / o, special_sites(space_group_info, o, seed=params.seed), m,
-                                   whole + j))
-        elif order:
-            sites = special_sites(space_group_info, order, seed=params.seed)
-            bodies += _fraction_of_fragments(sets, order, sites, m, whole, spec.name)
-    return bodies
-
-
-def _fraction_of_fragments(sets, order: int, sites, m: int, copy: int, name: str) -> List[Body]:
-    """1/order of a complex split into fragments: identical fragments shared out.
-
-    A complex on an inversion centre split at its metals (two metals, two
-    ligands of each kind, ...) has one of each pair in the asymmetric unit; an
-    unpaired fragment (a metal on the centre) sits on the special site itself.
-    """
-    groups = {}
-    for cs in sets:
-        groups.setdefault(cs.key, []).append(cs)
-    out = []
-    for key, members in groups.items():
-        n_asu = len(members) / order
-        whole = int(n_asu + 1e-6)
-        for cs in members[:whole]:
-            out.append(Body(cs, 1.0, None, m, copy))
-        if n_asu - whole > 1e-3:
-            frac_order = int(round(1.0 / (n_asu - whole)))
-            if frac_order != order:
-                raise InputError(
-                    f"molecule {name}: RDKit cannot embed it whole, and its fragments ({key}) do not share "
-                    f"out over a site of order {order}: give it as a .mol/.sdf file with coordinates")
-            out.append(Body(members[whole], 1.0 / order, sites, m, copy))
-    logger.info("molecule %s: %d fragments, %d of them in the asymmetric unit", name, len(sets), len(out))
-    return out
 
 
 class _Pool:
