@@ -393,7 +393,8 @@ def test_half_a_bromide_is_shared_out_over_the_sites_the_data_show(sites, split)
     from cctbx import crystal, xray
 
     from xdxd_cctbx.known_molecule.conformers import embed_ensemble
-    from xdxd_cctbx.known_molecule.ion_sites import choose_ion_sites, site_orders, site_splits
+    from xdxd_cctbx.known_molecule.ion_sites import choose_ion_sites, site_splits
+    from xdxd_cctbx.known_molecule.sites import site_orders
 
     cs = crystal.symmetry(unit_cell=(12.0, 12.0, 35.2, 90, 90, 120), space_group_symbol="R -3 c :H")
     assert site_orders(cs.space_group_info()) == [2, 3, 6]

@@ -27,10 +27,11 @@ def build_bodies(specs: Sequence[MoleculeSpec], space_group_info, params, f_obs=
     over special sites in more than one way get the split that fits the data
     (:func:`.ion_sites.choose_ion_sites`).
     """
-    for spec in specs:  # a missing special site is an input error: report it before the slow part
+    sites_of = {}  # site order -> the space group's sites; a missing one is an input error, reported first
+    for spec in specs:
         order = spec.split_copies()[1]
-        if order:
-            special_sites(space_group_info, order, seed=params.seed)
+        if order and order not in sites_of:
+            sites_of[order] = special_sites(space_group_info, order, seed=params.seed)
     total_atoms = max(1, sum(s.n_heavy for s in specs))
     ensembles = []
     for spec in specs:
@@ -49,11 +50,11 @@ def build_bodies(specs: Sequence[MoleculeSpec], space_group_info, params, f_obs=
                 bodies.append(Body(cs, 1.0, None, m, c))
         if order and len(sets) == 1:
             for j, o in enumerate(splits.get(m, (order,))):
-                bodies.append(Body(sets[0], 1.0 / o, special_sites(space_group_info, o, seed=params.seed), m,
-                                   whole + j))
+                if o not in sites_of:
+                    sites_of[o] = special_sites(space_group_info, o, seed=params.seed)
+                bodies.append(Body(sets[0], 1.0 / o, sites_of[o], m, whole + j))
         elif order:
-            sites = special_sites(space_group_info, order, seed=params.seed)
-            bodies += _fraction_of_fragments(sets, order, sites, m, whole, spec.name)
+            bodies += _fraction_of_fragments(sets, order, sites_of[order], m, whole, spec.name)
     return bodies
 
 

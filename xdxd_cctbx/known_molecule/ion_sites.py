@@ -18,19 +18,12 @@ import torch
 
 from xdxd_cctbx.errors import InputError
 from xdxd_cctbx.known_molecule.placement import Body, PlacementProblem, optimise
-from xdxd_cctbx.known_molecule.sites import special_sites
+from xdxd_cctbx.known_molecule.sites import site_orders, special_sites
 
 logger = logging.getLogger(__name__)
 
 #: another split must fit this much better (1 - corr) than the simplest one to be chosen
 BETTER_BY = 0.01
-
-
-def site_orders(space_group_info) -> List[int]:
-    """Site-symmetry orders (> 1) of the space group's special positions."""
-    group = space_group_info.group()
-    table = space_group_info.wyckoff_table()
-    return sorted({group.order_z() // table.position(i).multiplicity() for i in range(table.size())} - {1})
 
 
 def site_splits(fraction: float, orders: Sequence[int], max_sites: int = 3) -> List[Tuple[int, ...]]:

@@ -51,6 +51,13 @@ def _ops_fixing(point: np.ndarray, rots: np.ndarray, trs: np.ndarray, tol: float
     return np.where(np.abs(d).max(1) < tol)[0]
 
 
+def site_orders(space_group_info) -> List[int]:
+    """Site-symmetry orders (> 1) of the space group's special positions."""
+    group = space_group_info.group()
+    table = space_group_info.wyckoff_table()
+    return sorted({group.order_z() // table.position(i).multiplicity() for i in range(table.size())} - {1})
+
+
 def special_sites(space_group_info, order: int, seed: int = 0) -> List[SiteChoice]:
     """Wyckoff positions whose site-symmetry order is ``order``.
 

@@ -11,7 +11,7 @@ ideal values, mapped through symmetry where a molecule spans a special site.
 from __future__ import annotations
 
 import logging
-from typing import Dict, List, Optional, Sequence, Tuple
+from typing import Dict, List, Sequence, Tuple
 
 import numpy as np
 import torch
@@ -45,12 +45,11 @@ def _labels(elements: Sequence[str]) -> List[str]:
     return out
 
 
-def pose_to_structure(problem, frac_all: np.ndarray, specs, u_iso: float = 0.03,
-                      site_index: Optional[Sequence[int]] = None):
+def pose_to_structure(problem, frac_all: np.ndarray, specs, site_index: Sequence[int], u_iso: float = 0.03):
     """(xray.structure, molecules info, restraint pairs) of one pose's coordinates (N,3).
 
     site_index: per body, which of its special sites the pose uses (poses.site);
-    the site's own operations fold the molecule (default: each body's first site).
+    that site's own operations fold the molecule onto its asymmetric part.
     """
     from cctbx import xray
 
@@ -73,7 +72,7 @@ def pose_to_structure(problem, frac_all: np.ndarray, specs, u_iso: float = 0.03,
                 mapping[j] = (len(atoms), cctbx_ops[0].unit_mx())
                 atoms.append((cs.elements[j], frac[j]))
         else:
-            site = body.sites[int(site_index[k]) if site_index is not None else 0]
+            site = body.sites[int(site_index[k])]
             sites, kept, assignment = fold_onto_site(frac, cs.elements, site, rots, trs, problem.unit_cell)
             for k2, j in enumerate(kept):
                 atoms.append((cs.elements[j], sites[k2]))
@@ -150,7 +149,7 @@ def r1_and_u(xs, f_obs) -> Tuple[float, float]:
 
 
 def make_candidates(problem, frac: np.ndarray, losses: torch.Tensor, corr: torch.Tensor, specs, f_obs,
-                    n: int, sites: Optional[Sequence[torch.Tensor]] = None):
+                    n: int, sites: Sequence[torch.Tensor]):
     """The best ``n`` coordinate sets (B,N,3) as :class:`~.search.PlacedCandidate`, best first.
 
     sites: per body, the special-site index of each coordinate set (poses.site).
@@ -160,8 +159,7 @@ def make_candidates(problem, frac: np.ndarray, losses: torch.Tensor, corr: torch
     out = []
     order = [i for i in torch.argsort(losses).tolist() if np.isfinite(float(losses[i]))]
     for i in order[:n]:
-        site_index = None if sites is None else [int(s[i]) for s in sites]
-        xs, info, pairs = pose_to_structure(problem, frac[i], specs, site_index=site_index)
+        xs, info, pairs = pose_to_structure(problem, frac[i], specs, [int(s[i]) for s in sites])
         r1, _ = r1_and_u(xs, f_obs)
         out.append(PlacedCandidate(xray_structure=xs, score=float(losses[i]), correlation=float(corr[i]),
                                    r1=float(r1), molecules=info, restraint_pairs=pairs, r1_search=float(r1)))
