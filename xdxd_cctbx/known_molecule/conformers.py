@@ -15,7 +15,7 @@ from __future__ import annotations
 import logging
 import time
 from dataclasses import dataclass, field
-from typing import List, Optional, Tuple
+from typing import Dict, List, Optional, Tuple
 
 import numpy as np
 
@@ -177,27 +177,33 @@ def _optimise(mol, conf_ids: List[int], max_iters: int = 400) -> List[int]:
     return new_ids
 
 
-def _idealise_metals(mol, conf_ids: List[int], max_confs: int = 8) -> List[int]:
-    """Copies of conformers with regular metal coordination (see :mod:`.metal_geometry`)."""
+def _idealise_metals(mol, conf_ids: List[int], max_confs: int = 8) -> Dict[int, str]:
+    """Copies of conformers with regular metal coordination (see :mod:`.metal_geometry`).
+
+    Returns new conformer id -> origin: "metal" (M-L distances from covalent
+    radii) or "metal-scaled" (the first conformer's centres with the M-L
+    distances scaled by each of ``ML_SCALES``).
+    """
     from rdkit import Chem
     from rdkit.Chem import AllChem
 
-    from xdxd_cctbx.known_molecule.metal_geometry import idealise, n_choices
+    from xdxd_cctbx.known_molecule.metal_geometry import ML_SCALES, idealise, n_choices
 
     if AllChem.MMFFHasAllMoleculeParams(mol):
-        return []
+        return {}
     choices = n_choices(mol)
-    new_ids = []
-    for cid in conf_ids[:max_confs]:
+    new_ids: Dict[int, str] = {}
+    for n, cid in enumerate(conf_ids[:max_confs]):
         for choice in range(choices):
-            xyz = idealise(mol, mol.GetConformer(cid).GetPositions(), choice)
-            if xyz is None:
-                continue
-            conf = Chem.Conformer(mol.GetNumAtoms())
-            for k, p in enumerate(xyz):
-                conf.SetAtomPosition(k, p.tolist())
-            conf.Set3D(True)
-            new_ids.append(mol.AddConformer(conf, assignId=True))
+            for scale in (1.0,) + (tuple(ML_SCALES) if n == 0 else ()):
+                xyz = idealise(mol, mol.GetConformer(cid).GetPositions(), choice, scale=scale)
+                if xyz is None:
+                    continue
+                conf = Chem.Conformer(mol.GetNumAtoms())
+                for k, p in enumerate(xyz):
+                    conf.SetAtomPosition(k, p.tolist())
+                conf.Set3D(True)
+                new_ids[mol.AddConformer(conf, assignId=True)] = "metal" if scale == 1.0 else "metal-scaled"
     return new_ids
 
 
@@ -364,8 +370,7 @@ def embed_ensemble(spec: MoleculeSpec, n_conformers: int = 16, seed: int = 0,
             conf.SetAtomPosition(k, p.tolist())
         cid = mol.AddConformer(conf, assignId=True)
         origin[cid] = "file"
-    for cid in _idealise_metals(mol, list(ids)):
-        origin[cid] = "metal"
+    origin.update(_idealise_metals(mol, list(ids)))
     for cid in _optimise(mol, list(ids)):
         origin[cid] = "optimised"
     selected = np.array([a.GetIdx() for a in mol.GetAtoms()
@@ -383,6 +388,7 @@ def embed_ensemble(spec: MoleculeSpec, n_conformers: int = 16, seed: int = 0,
         atoms = selected[body]
         xyz = all_xyz[:, atoms, :]
         chosen = select_diverse(xyz, n_conformers, first=first) if len(atoms) > 2 else [first]
+        chosen += [i for i, c in enumerate(conf_ids) if origin[c] == "metal-scaled" and i not in chosen]
         kept, tags = xyz[chosen], [origin[conf_ids[c]] for c in chosen]
         extra = _torsion_variants(mol, atoms, kept, max(2, n_conformers // 2), rng)
         if len(extra):

@@ -6,7 +6,7 @@ distances from covalent radii). Here every atom of the best poses moves,
 against the same data term as the search (1 - corr(|E_obs|, |E_calc|) plus
 the symmetry clash penalty) and harmonic distance restraints from the
 molecule graph: 1-2 and 1-3 distances of the conformer (metal-ligand bonds
-loosely, nothing across a metal centre). A short Adam run; the restrained
+loosely and at the pose's own length, nothing across a metal centre). A short Adam run; the restrained
 least-squares refinement afterwards (:mod:`xdxd_cctbx.refine`) finishes the job.
 """
 from __future__ import annotations
@@ -26,9 +26,9 @@ SIGMA_METAL = 0.15
 RESTRAINT_WEIGHT = 2.0e-4  # per (deviation / sigma)^2, relative to 1 - corr
 
 
-def _restraints(problem) -> Tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-    """(pairs (P,2) in global atom indexing, ideal distances, sigmas)."""
-    pairs, ideal, sigma = [], [], []
+def _restraints(problem) -> Tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
+    """(pairs (P,2) in global atom indexing, ideal distances, sigmas, pairs with a metal (P,) bool)."""
+    pairs, ideal, sigma, metals = [], [], [], []
     for k, body in enumerate(problem.bodies):
         cs = body.conformers
         off = int(problem.offsets[k])
@@ -38,9 +38,24 @@ def _restraints(problem) -> Tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
                 pairs.append((off + a, off + b))
                 ideal.append(d)
                 sigma.append(SIGMA_METAL if metal else s)
+                metals.append(metal)
     dt = problem.dtype
     return (torch.tensor(pairs, dtype=torch.long).reshape(-1, 2), torch.tensor(ideal, dtype=dt),
-            torch.tensor(sigma, dtype=dt))
+            torch.tensor(sigma, dtype=dt), torch.tensor(metals, dtype=torch.bool))
+
+
+def pose_ideals(problem, x: torch.Tensor, pairs: torch.Tensor, ideal: torch.Tensor,
+                metal: torch.Tensor) -> torch.Tensor:
+    """Ideal distances per pose (B,P): the ensemble's, but for pairs with a metal the pose's own.
+
+    The conformers' M-L distances differ (scaled copies, :mod:`.metal_geometry`)
+    and the search chose one by the data: the restraints keep it.
+    """
+    out = ideal.to(x.dtype).unsqueeze(0).repeat(x.shape[0], 1)
+    if len(pairs) and bool(metal.any()):
+        own = ((x[:, pairs[:, 0]] - x[:, pairs[:, 1]]) @ problem.orth.T).norm(dim=-1)
+        out[:, metal] = own[:, metal]
+    return out
 
 
 def _site_partners(problem, poses, frac: torch.Tensor):
@@ -81,9 +96,10 @@ def polish(problem, poses, n_steps: int = 150, lr: float = 0.02
     poses: a :class:`~.placement.PoseBatch` (all bodies active). Shifts are
     Cartesian (Angstrom), learning rate ``lr`` A per step, cosine-decayed.
     """
-    pairs, ideal, sigma = _restraints(problem)
+    pairs, ideal, sigma, metal = _restraints(problem)
     with torch.no_grad():
         base = problem.coordinates(poses).detach()
+        ideal = pose_ideals(problem, base, pairs, ideal, metal)
     partners = _site_partners(problem, poses, base)
     shift = torch.zeros_like(base, requires_grad=True)
     opt = torch.optim.Adam([shift], lr=lr)

@@ -11,7 +11,7 @@ ideal values, mapped through symmetry where a molecule spans a special site.
 from __future__ import annotations
 
 import logging
-from typing import Dict, List, Sequence, Tuple
+from typing import Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
 import torch
@@ -92,7 +92,7 @@ def pose_to_structure(problem, frac_all: np.ndarray, specs, site_index: Sequence
     for (el, site), label in zip(atoms, labels):
         xs.add_scatterer(xray.scatterer(label=label, site=tuple(float(v) for v in site), u=u_iso,
                                         occupancy=1.0, scattering_type=el))
-    pairs = restraint_pairs(problem, maps)
+    pairs = restraint_pairs(problem, maps, frac_all)
     for mol_info in info:
         mol_info["labels"] = [labels[i] for i in mol_info["i_seqs"]]
     return xs, info, pairs
@@ -104,12 +104,19 @@ def problem_crystal_symmetry(problem):
     return crystal.symmetry(unit_cell=problem.unit_cell, space_group_info=problem.space_group_info)
 
 
-def restraint_pairs(problem, maps) -> List[tuple]:
-    """(i_seq, j_seq, rt_mx_ji, ideal, sigma) from each body's bonds and 1-3 pairs."""
+def restraint_pairs(problem, maps, frac_all: Optional[np.ndarray] = None) -> List[tuple]:
+    """(i_seq, j_seq, rt_mx_ji, ideal, sigma) from each body's bonds and 1-3 pairs.
+
+    frac_all: the pose's coordinates (N,3), unfolded; pairs with a metal take
+    their ideal distance from them (the M-L distances of the conformer the
+    search chose), the others the ensemble's.
+    """
     out: List[tuple] = []
     seen = set()
-    for body, mapping in zip(problem.bodies, maps):
+    orth = np.array(problem.unit_cell.orthogonalization_matrix()).reshape(3, 3)
+    for k, (body, mapping) in enumerate(zip(problem.bodies, maps)):
         cs = body.conformers
+        cart = None if frac_all is None else frac_all[problem.offsets[k]:problem.offsets[k + 1]] @ orth.T
         for pairs, list_sigma in ((cs.bonds, BOND_SIGMA), (cs.angles, ANGLE_SIGMA)):
             for a, b, ideal in pairs:
                 if cs.elements[a] == "H" or cs.elements[b] == "H":
@@ -117,6 +124,8 @@ def restraint_pairs(problem, maps) -> List[tuple]:
                 # metal geometry is only approximate in the conformers
                 metal = cs.elements[a] in METALS or cs.elements[b] in METALS
                 sigma = METAL_BOND_SIGMA if metal else list_sigma
+                if metal and cart is not None:
+                    ideal = float(np.linalg.norm(cart[a] - cart[b]))
                 i, op_a = mapping[a]
                 j, op_b = mapping[b]
                 rt = op_a.inverse().multiply(op_b)

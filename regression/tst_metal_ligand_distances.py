@@ -1,0 +1,89 @@
+"""Metal-ligand distances: the ensemble offers scaled copies, the restraints keep the one the data chose."""
+import types
+
+import numpy as np
+import torch
+
+import xdxd_cctbx  # noqa: F401  (import order)
+from xdxd_cctbx.known_molecule import parse_molecule
+
+# tetrahedral Zn: two chlorides, two ammines (radii sums Zn-Cl 2.24 A, Zn-N 1.93 A)
+ZINC = "Cl[Zn](Cl)(<-[NH3])<-[NH3]"
+
+
+def _metal_distances(cs):
+    """(conformers, donors) M-L distances of a conformer set with one metal."""
+    zn = cs.elements.index("Zn")
+    donors = [a if b == zn else b for a, b, _ in cs.bonds if zn in (a, b)]
+    x = cs.coords
+    return np.linalg.norm(x[:, donors] - x[:, [zn]], axis=-1), [cs.elements[d] for d in donors]
+
+
+def test_ensemble_carries_copies_with_scaled_metal_ligand_distances():
+    from rdkit import Chem
+
+    from xdxd_cctbx.known_molecule.conformers import embed_ensemble
+    from xdxd_cctbx.known_molecule.metal_geometry import ML_SCALES
+
+    cs = embed_ensemble(parse_molecule(ZINC), n_conformers=4, seed=0, max_seconds=20)[0]
+    d, donors = _metal_distances(cs)
+    table = Chem.GetPeriodicTable()
+    radii = np.array([table.GetRcovalent("Zn") + table.GetRcovalent(e) for e in donors])
+    plain = [c for c, o in enumerate(cs.origin) if o == "metal"]
+    scaled = [c for c, o in enumerate(cs.origin) if o == "metal-scaled"]
+    # one copy per scale and per polyhedron (tetrahedral, square planar) of the first conformer
+    assert plain and len(scaled) == 2 * len(ML_SCALES)
+    cl = [k for k, e in enumerate(donors) if e == "Cl"]
+    n = [k for k, e in enumerate(donors) if e == "N"]
+    np.testing.assert_allclose(d[plain[0]][cl], radii[cl], atol=0.02)
+    ratios = sorted(float(np.mean(d[c][cl] / radii[cl])) for c in scaled)
+    np.testing.assert_allclose(ratios, sorted(2 * list(ML_SCALES)), atol=0.01)
+    # the ammines' hydrogens hold Zn-N off its target a little; the scaled copies still order
+    short = [c for c in scaled if d[c][cl].mean() < d[plain[0]][cl].mean()]
+    long = [c for c in scaled if d[c][cl].mean() > d[plain[0]][cl].mean()]
+    assert max(d[c][n].mean() for c in short) < d[plain[0]][n].mean() < min(d[c][n].mean() for c in long)
+
+
+def test_metal_restraints_take_the_poses_own_distances():
+    """Polish: pairs with a metal keep the pose's length, the others the ensemble's."""
+    from xdxd_cctbx.known_molecule.polish import pose_ideals
+
+    problem = types.SimpleNamespace(orth=torch.eye(3, dtype=torch.float64))
+    x = torch.tensor([[[0.0, 0, 0], [2.2, 0, 0], [3.7, 0, 0]]], dtype=torch.float64)  # Zn, N, C
+    pairs = torch.tensor([[0, 1], [1, 2]])
+    ideal = torch.tensor([1.93, 1.47], dtype=torch.float64)
+    out = pose_ideals(problem, x, pairs, ideal, torch.tensor([True, False]))
+    np.testing.assert_allclose(out.numpy(), [[2.2, 1.47]])
+
+
+def test_refinement_restraints_of_a_metal_bond_follow_the_pose():
+    """restraint_pairs: the Zn-N target is the pose's 2.45 A, not the radii sum 1.93 A."""
+    from cctbx import sgtbx, uctbx
+
+    from xdxd_cctbx.known_molecule.conformers import embed_ensemble
+    from xdxd_cctbx.known_molecule.structures import restraint_pairs
+
+    cs = embed_ensemble(parse_molecule(ZINC), n_conformers=2, seed=0, max_seconds=20)[0]
+    cell = uctbx.unit_cell((20, 20, 20, 90, 90, 90))
+    zn = cs.elements.index("Zn")
+    x = cs.coords[0].copy()
+    for a, b, _ in cs.bonds:  # stretch the Zn-L bonds of the pose
+        if zn in (a, b):
+            d = b if a == zn else a
+            u = x[d] - x[zn]
+            x[d] = x[zn] + u / np.linalg.norm(u) * (2.45 if cs.elements[d] == "N" else 2.70)
+    frac = x / 20.0 + 0.5
+    body = types.SimpleNamespace(conformers=cs)
+    problem = types.SimpleNamespace(bodies=[body], offsets=[0, cs.n_atoms], unit_cell=cell)
+    unit = sgtbx.rt_mx()
+    maps = [{j: (j, unit) for j in range(cs.n_atoms)}]
+    targets = {(min(i, j), max(i, j)): ideal for i, j, _, ideal, _ in restraint_pairs(problem, maps, frac)}
+    for a, b, ensemble_ideal in cs.bonds:
+        if zn in (a, b):
+            d = b if a == zn else a
+            want = 2.45 if cs.elements[d] == "N" else 2.70
+            assert abs(targets[(min(a, b), max(a, b))] - want) < 1e-6
+            assert abs(ensemble_ideal - want) > 0.1  # the ensemble's own value differs
+    without = {(min(i, j), max(i, j)): ideal for i, j, _, ideal, _ in restraint_pairs(problem, maps)}
+    n_dist = next(k for k in without if zn in k and "N" in (cs.elements[k[0]], cs.elements[k[1]]))
+    assert abs(without[n_dist] - 2.45) > 0.1
