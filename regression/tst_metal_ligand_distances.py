@@ -84,6 +84,7 @@ def test_refinement_restraints_of_a_metal_bond_follow_the_pose():
             want = 2.45 if cs.elements[d] == "N" else 2.70
             assert abs(targets[(min(a, b), max(a, b))] - want) < 1e-6
             assert abs(ensemble_ideal - want) > 0.1  # the ensemble's own value differs
-    without = {(min(i, j), max(i, j)): ideal for i, j, _, ideal, _ in restraint_pairs(problem, maps)}
+    unstretched = cs.coords[0] / 20.0 + 0.5  # the conformer's own pose: its own, radii-based M-L distances
+    without = {(min(i, j), max(i, j)): ideal for i, j, _, ideal, _ in restraint_pairs(problem, maps, unstretched)}
     n_dist = next(k for k in without if zn in k and "N" in (cs.elements[k[0]], cs.elements[k[1]]))
     assert abs(without[n_dist] - 2.45) > 0.1

@@ -584,9 +584,9 @@ def _place(f_obs, molecules, unit_cell_content, params, copies, i_obs, e_obs) ->
     logger.info("known-molecule search: %d bodies, %d atoms, %d reflections, %s",
                 len(bodies), len(problem.elements), f_obs.size(), sg_info)
     pool = search_poses(problem, params, deadline)
+    best = [(b.conformers, int(pool.poses.conf[k][0])) for k, b in enumerate(problem.bodies)]
     logger.info("best pose's conformers: %s", ", ".join(
-        f"{b.conformers.molecule} {int(pool.poses.conf[k][0])} ({b.conformers.origin[int(pool.poses.conf[k][0])]})"
-        for k, b in enumerate(problem.bodies) if b.conformers.n_conformers > 1) or "rigid bodies")
+        f"{cs.molecule} {c} ({cs.origin[c]})" for cs, c in best if cs.n_conformers > 1) or "rigid bodies")
     top = pool.poses.select(torch.arange(min(pool.poses.size, 2 * params.n_candidates)))
     if params.polish_steps:
         frac, losses, corr = polish(problem, top, n_steps=params.polish_steps)

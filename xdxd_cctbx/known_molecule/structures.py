@@ -11,7 +11,7 @@ ideal values, mapped through symmetry where a molecule spans a special site.
 from __future__ import annotations
 
 import logging
-from typing import Dict, List, Optional, Sequence, Tuple
+from typing import Dict, List, Sequence, Tuple
 
 import numpy as np
 import torch
@@ -104,7 +104,7 @@ def problem_crystal_symmetry(problem):
     return crystal.symmetry(unit_cell=problem.unit_cell, space_group_info=problem.space_group_info)
 
 
-def restraint_pairs(problem, maps, frac_all: Optional[np.ndarray] = None) -> List[tuple]:
+def restraint_pairs(problem, maps, frac_all: np.ndarray) -> List[tuple]:
     """(i_seq, j_seq, rt_mx_ji, ideal, sigma) from each body's bonds and 1-3 pairs.
 
     frac_all: the pose's coordinates (N,3), unfolded; pairs with a metal take
@@ -116,7 +116,7 @@ def restraint_pairs(problem, maps, frac_all: Optional[np.ndarray] = None) -> Lis
     orth = np.array(problem.unit_cell.orthogonalization_matrix()).reshape(3, 3)
     for k, (body, mapping) in enumerate(zip(problem.bodies, maps)):
         cs = body.conformers
-        cart = None if frac_all is None else frac_all[problem.offsets[k]:problem.offsets[k + 1]] @ orth.T
+        cart = frac_all[problem.offsets[k]:problem.offsets[k + 1]] @ orth.T
         for pairs, list_sigma in ((cs.bonds, BOND_SIGMA), (cs.angles, ANGLE_SIGMA)):
             for a, b, ideal in pairs:
                 if cs.elements[a] == "H" or cs.elements[b] == "H":
@@ -124,7 +124,7 @@ def restraint_pairs(problem, maps, frac_all: Optional[np.ndarray] = None) -> Lis
                 # metal geometry is only approximate in the conformers
                 metal = cs.elements[a] in METALS or cs.elements[b] in METALS
                 sigma = METAL_BOND_SIGMA if metal else list_sigma
-                if metal and cart is not None:
+                if metal:
                     ideal = float(np.linalg.norm(cart[a] - cart[b]))
                 i, op_a = mapping[a]
                 j, op_b = mapping[b]
