@@ -393,7 +393,7 @@ def test_half_a_bromide_is_shared_out_over_the_sites_the_data_show(sites, split)
     from cctbx import crystal, xray
 
     from xdxd_cctbx.known_molecule.conformers import embed_ensemble
-    from xdxd_cctbx.known_molecule.ion_sites import choose_ion_sites, site_splits
+    from xdxd_cctbx.known_molecule.fractional_sites import choose_site_splits, site_splits
     from xdxd_cctbx.known_molecule.sites import site_orders
 
     cs = crystal.symmetry(unit_cell=(12.0, 12.0, 35.2, 90, 90, 120), space_group_symbol="R -3 c :H")
@@ -405,4 +405,45 @@ def test_half_a_bromide_is_shared_out_over_the_sites_the_data_show(sites, split)
     data = _simulated(xs)
     spec = parse_molecule("[Br-]", copies=0.5)
     ions = {0: embed_ensemble(spec, n_conformers=1)[0]}
-    assert choose_ion_sites([spec], data.f_obs, cs.space_group_info(), ions) == {0: split}
+    assert choose_site_splits([spec], data.f_obs, cs.space_group_info(), ions) == {0: split}
+
+
+def _perchlorates(centres):
+    """I-4 crystal of perchlorate ions, each with its 4-bar (and 2-fold) axis along c.
+
+    centres: (site, order of the site); the asymmetric unit holds the O atoms the
+    site's operations do not generate (one on a -4 site, two on a 2-fold axis).
+    """
+    from cctbx import crystal, xray
+
+    cell = np.array([11.0, 11.0, 13.0])
+    cs = crystal.symmetry(unit_cell=tuple(cell) + (90, 90, 90), space_group_symbol="I -4")
+    xs = xray.structure(crystal_symmetry=cs)
+    arm = 1.44 / np.sqrt(3.0)
+    tetrahedron = arm * np.array([(1, 1, 1), (1, -1, -1)], dtype=float)
+    for k, (centre, order) in enumerate(centres):
+        xs.add_scatterer(xray.scatterer(label=f"Cl{k + 1}", site=centre, u=0.03, scattering_type="Cl"))
+        for j, vec in enumerate(tetrahedron[:4 // order]):
+            xs.add_scatterer(xray.scatterer(label=f"O{k + 1}{j + 1}", site=tuple(np.array(centre) + vec / cell),
+                                            u=0.04, scattering_type="O"))
+    return cs, xs
+
+
+@pytest.mark.parametrize("centres, split", [
+    ([((0.0, 0.0, 0.0), 4), ((0.0, 0.5, 0.25), 4)], (4, 4)),  # two -4 sites, a quarter ion each
+    ([((0.0, 0.0, 0.17), 2)], (2,)),  # one 2-fold axis, half an ion
+])
+def test_half_a_molecule_is_shared_out_over_the_sites_the_data_show(centres, split):
+    """I-4, 0.5 ClO4- per asymmetric unit: half an ion on a 2-fold axis, or a quarter on each of two
+    -4 sites; a molecule of several atoms gets the split the data show, as a single ion does."""
+    from xdxd_cctbx.known_molecule.conformers import embed_ensemble
+    from xdxd_cctbx.known_molecule.fractional_sites import choose_site_splits, site_splits
+    from xdxd_cctbx.known_molecule.sites import site_orders
+
+    cs, xs = _perchlorates(centres)
+    assert site_orders(cs.space_group_info()) == [2, 4]
+    assert site_splits(0.5, [2, 4]) == [(2,), (4, 4)]
+    data = _simulated(xs)
+    spec = parse_molecule("[O-][Cl+3]([O-])([O-])[O-]", copies=0.5)
+    ions = {0: embed_ensemble(spec, n_conformers=4)[0]}
+    assert choose_site_splits([spec], data.f_obs, cs.space_group_info(), ions) == {0: split}

@@ -12,7 +12,7 @@ from typing import List, Sequence
 
 from xdxd_cctbx.errors import InputError
 from xdxd_cctbx.known_molecule.conformers import embed_ensemble
-from xdxd_cctbx.known_molecule.ion_sites import choose_ion_sites
+from xdxd_cctbx.known_molecule.fractional_sites import choose_site_splits
 from xdxd_cctbx.known_molecule.molecules import MoleculeSpec
 from xdxd_cctbx.known_molecule.placement import Body
 from xdxd_cctbx.known_molecule.sites import special_sites
@@ -23,9 +23,9 @@ logger = logging.getLogger(__name__)
 def build_bodies(specs: Sequence[MoleculeSpec], space_group_info, params, f_obs=None, e_obs=None) -> List[Body]:
     """Conformer ensembles and rigid bodies for every copy of every molecule.
 
-    With ``f_obs``, single-atom species whose fractional copies can be shared out
-    over special sites in more than one way get the split that fits the data
-    (:func:`.ion_sites.choose_ion_sites`).
+    With ``f_obs``, molecules whose fractional copy can be shared out over
+    special sites in more than one way get the split that fits the data
+    (:func:`.fractional_sites.choose_site_splits`).
     """
     sites_of = {}  # site order -> the space group's sites; a missing one is an input error, reported first
     for spec in specs:
@@ -40,8 +40,8 @@ def build_bodies(specs: Sequence[MoleculeSpec], space_group_info, params, f_obs=
                                         max_seconds=seconds, include_hydrogens=params.include_hydrogens))
     splits = {}
     if f_obs is not None:
-        singles = {m: sets[0] for m, sets in enumerate(ensembles) if len(sets) == 1}
-        splits = choose_ion_sites(specs, f_obs, space_group_info, singles, seed=params.seed, e_obs=e_obs)
+        whole = {m: sets[0] for m, sets in enumerate(ensembles) if len(sets) == 1}
+        splits = choose_site_splits(specs, f_obs, space_group_info, whole, seed=params.seed, e_obs=e_obs)
     bodies = []
     for m, (spec, sets) in enumerate(zip(specs, ensembles)):
         whole, order = spec.split_copies()

@@ -1,12 +1,13 @@
-"""Single-atom species (ions, water oxygens) shared out over special sites.
+"""Fractional copies shared out over special sites.
 
 Half a bromide per asymmetric unit may be one bromide on a 2-fold axis, or one
-on a 3-fold axis (1/3) plus one on a -3 centre (1/6): the copies alone do not
-say which. :func:`choose_ion_sites` lists the ways the fractional copies add up
-from the space group's site orders (fewest sites first) and keeps the one whose
-atoms alone, placed against the data, fit best. A single heavy ion dominates
-the intensities, so this is a quick and reliable test; for light atoms the
-simplest split wins unless another fits clearly better.
+on a 3-fold axis (1/3) plus one on a -3 centre (1/6); half a
+tetraphenylarsonium in I-4 may sit on a 2-fold axis, or be two quarter ions on
+two different -4 sites. The copies alone do not say which.
+:func:`choose_site_splits` lists the ways the fractional copy adds up from the
+space group's site orders (fewest sites first) and keeps the one whose bodies
+alone, placed against the data, fit best. The molecule's own heavy atoms carry
+most of the test; the simplest split wins unless another fits clearly better.
 """
 from __future__ import annotations
 
@@ -36,19 +37,20 @@ def site_splits(fraction: float, orders: Sequence[int], max_sites: int = 3) -> L
     return out
 
 
-def choose_ion_sites(specs, f_obs, space_group_info, conformer_sets, *, seed: int = 0, e_obs=None,
+def choose_site_splits(specs, f_obs, space_group_info, conformer_sets, *, seed: int = 0, e_obs=None,
                      n_poses: int = 64, n_steps: int = 60) -> Dict[int, Tuple[int, ...]]:
-    """Site orders for the fractional copy of each single-atom species with a choice.
+    """Site orders for the fractional copy of each molecule with a choice.
 
-    conformer_sets: molecule index -> its ConformerSet (single atom). Returns
-    molecule index -> orders (one body per order); species without a choice
+    conformer_sets: molecule index -> its ConformerSet (molecules embedded as
+    one body; complexes split into fragments keep the plain site). Returns
+    molecule index -> orders (one body per order); molecules without a choice
     are left out.
     """
     orders = site_orders(space_group_info)
     chosen: Dict[int, Tuple[int, ...]] = {}
     for m, spec in enumerate(specs):
         _, order = spec.split_copies()
-        if not order or spec.n_heavy != 1 or m not in conformer_sets:
+        if not order or m not in conformer_sets:
             continue
         splits = site_splits(1.0 / order, orders)
         if len(splits) < 2:
