@@ -80,6 +80,11 @@ known_molecule
     .type = int(value_min=0)
     .help = "Fresh searches (new seed, twice the starts) after one that ends early without a \
              converged fit, while time is left"
+  confirm = True
+    .type = bool
+    .help = "After an attempt that converges early, one more from another seed when as much time \
+             is left; the pools are merged, so a fit that converged to a wrong local minimum is \
+             replaced where the second attempt fits better"
   n_steps = 100
     .type = int(value_min=1)
     .help = "Adam steps of the rigid-body stage"
@@ -446,7 +451,9 @@ def search_poses(problem: PlacementProblem, params, deadline: float) -> _Pool:
     An attempt that ends before the deadline without a converged fit
     (loss >= CONVERGED_LOSS) is followed by a fresh one (new seed, twice the
     starts per batch where time allows) while at least ``RESTART_FRACTION`` of
-    the first attempt's time is left; the pools are merged.
+    the first attempt's time is left; the pools are merged. With
+    ``params.confirm``, a first attempt that converges is followed by one
+    more (new seed, same starts) when its whole time is left again.
     """
     starter = None
     if params.rotation_function:
@@ -465,6 +472,14 @@ def search_poses(problem: PlacementProblem, params, deadline: float) -> _Pool:
                     attempt - 1, deadline - time.time())
         more = _one_attempt(problem, params, deadline, starter, int(params.seed) + 7919 * (attempt - 1),
                             2 * int(params.n_starts), params.max_restarts >= attempt, first)
+        pool.add(more.poses, more.losses)
+    if (attempt == 1 and params.confirm and float(pool.losses[0]) < CONVERGED_LOSS
+            and deadline - time.time() >= first):
+        logger.info("converged (best loss %.4f) in %.0f s: a confirming attempt from another seed",
+                    float(pool.losses[0]), first)
+        more = _one_attempt(problem, params, deadline, starter, int(params.seed) + 7919,
+                            int(params.n_starts), False, first)
+        logger.info("confirming attempt: best loss %.4f (first %.4f)", float(more.losses[0]), float(pool.losses[0]))
         pool.add(more.poses, more.losses)
     return pool
 
