@@ -25,7 +25,9 @@ Search schedule (the poses of a stage are optimised as one torch batch):
    its fit converged or a restart fits in the time left), or ``max_seconds``
    (batch sizes follow the measured speed to fit it).
    One that ends early without a converged fit is followed by a fresh one
-   (new seed, twice the starts); the best poses of all attempts are kept.
+   (new seed, twice the starts); one that converges early is repeated once
+   from another seed (``confirm``) when as much time is left. The best poses
+   of all attempts are kept.
 3. The best distinct poses become structures; restrained refinement of the
    first ``n_refine`` (restraints from the molecule) picks the winner.
 
@@ -49,6 +51,7 @@ from xdxd_cctbx.known_molecule.molecules import (
     check_cell_volume, parse_molecules, resolve_copies)
 from xdxd_cctbx.known_molecule.placement import PlacementProblem, PoseBatch, optimise, swap_conformers
 from xdxd_cctbx.known_molecule.polish import polish
+from xdxd_cctbx.known_molecule.pose_pool import PosePool, distinct
 from xdxd_cctbx.known_molecule.starts import StartGenerator
 
 logger = logging.getLogger(__name__)
@@ -170,53 +173,6 @@ def _extract(params):
     return params
 
 
-class _Pool:
-    """Best distinct poses (by |F_calc| fingerprints) with their losses."""
-
-    def __init__(self, problem: PlacementProblem, size: int) -> None:
-        self.problem = problem
-        self.size = size
-        self.poses: Optional[PoseBatch] = None
-        self.losses = torch.zeros(0)
-
-    def add(self, poses: PoseBatch, losses: torch.Tensor) -> None:
-        if self.poses is not None:
-            poses = PoseBatch.cat([self.poses, poses])
-            losses = torch.cat([self.losses, losses])
-        order = [i for i in torch.argsort(losses).tolist() if torch.isfinite(losses[i])]
-        order = order[:max(4 * self.size, 64)]
-        keep: List[int] = []
-        if order:
-            with torch.no_grad():
-                frac = self.problem.coordinates(poses.select(order))
-            keep = [order[k] for k in distinct(self.problem, frac, losses[order], max_count=self.size)]
-        self.poses = poses.select(keep)
-        self.losses = losses[keep]
-
-
-def fingerprints(problem: PlacementProblem, frac: torch.Tensor) -> torch.Tensor:
-    """Unit vectors of centred |F_calc| (B, M): equivalent solutions give the same one."""
-    with torch.no_grad():
-        a, b = problem.calc.real_imag(frac, problem.type_index, weights=problem.weights * problem.active)
-        e = torch.sqrt(a * a + b * b)
-        e = e - e.mean(1, keepdim=True)
-        return e / e.norm(dim=1, keepdim=True).clamp_min(1e-12)
-
-
-def distinct(problem: PlacementProblem, frac: torch.Tensor, losses: torch.Tensor, limit: float = 0.95,
-             max_count: Optional[int] = None) -> List[int]:
-    """Indices of the distinct solutions among coordinate sets (B,N,3), best loss first
-    (at most ``max_count``)."""
-    prints = fingerprints(problem, frac)
-    keep: List[int] = []
-    for i in torch.argsort(losses).tolist():
-        if torch.isfinite(losses[i]) and all(float((prints[i] * prints[j]).sum()) <= limit for j in keep):
-            keep.append(i)
-            if max_count is not None and len(keep) >= max_count:
-                break
-    return keep
-
-
 def _chunks(n: int, per: int):
     for start in range(0, n, per):
         yield slice(start, min(n, start + per))
@@ -275,7 +231,7 @@ def _torsion_kicks(elite: PoseBatch, n: int, gen) -> PoseBatch:
     return out
 
 
-def _variants(problem: PlacementProblem, pool: _Pool, n_total: int, gen, torsions: bool,
+def _variants(problem: PlacementProblem, pool: PosePool, n_total: int, gen, torsions: bool,
               starter: Optional[StartGenerator] = None) -> PoseBatch:
     """New starts from the elite: conformer swaps, one body re-randomised, fresh poses."""
     batches = []
@@ -342,7 +298,7 @@ def plan_stages(problem: PlacementProblem, minor: float = 0.2) -> List[List[int]
     return major + ([rest] if rest else [])
 
 
-def _extend(problem: PlacementProblem, pool: _Pool, bodies: Sequence[int], n: int, gen,
+def _extend(problem: PlacementProblem, pool: PosePool, bodies: Sequence[int], n: int, gen,
             random_torsions: bool = False) -> PoseBatch:
     """n starts: elite poses of the placed bodies, the given bodies at random."""
     idx = torch.arange(n) % pool.poses.size
@@ -359,17 +315,17 @@ def _extend(problem: PlacementProblem, pool: _Pool, bodies: Sequence[int], n: in
 
 
 def _run_stage(problem, poses, params, chunk, deadline, gen, torsions: bool, n_elite: int,
-               flexible: Optional[PoseBatch] = None) -> _Pool:
+               flexible: Optional[PoseBatch] = None) -> PosePool:
     """Rigid Adam on ``poses`` (flexible ones: torsions free throughout), then torsions on the best."""
     losses = _optimise_all(problem, poses, params.n_steps, False, chunk, deadline, gen)
-    fresh = _Pool(problem, n_elite)
+    fresh = PosePool(problem, n_elite)
     fresh.add(poses, losses)
     if flexible is not None and flexible.size:
         fresh.add(flexible, _optimise_all(problem, flexible, params.n_steps, True, chunk, deadline, gen))
     if torsions and time.time() < deadline:
         refined = _optimise_all(problem, fresh.poses, params.torsion_steps, True, chunk, deadline, gen)
         poses = fresh.poses
-        fresh = _Pool(problem, n_elite)
+        fresh = PosePool(problem, n_elite)
         fresh.add(poses, refined)
     return fresh
 
@@ -412,7 +368,7 @@ class _Budget:
             self.speed = max(1e-6, seconds / pose_steps)
 
 
-def _stage_starts(problem, starter: Optional[StartGenerator], pool: Optional[_Pool], placed, group,
+def _stage_starts(problem, starter: Optional[StartGenerator], pool: Optional[PosePool], placed, group,
                   params, gen, torsions: bool, n: int):
     """(rigid starts, flexible starts) for adding ``group`` to the placed bodies."""
     n_rand = n // 4 if starter is not None else n
@@ -445,7 +401,7 @@ def _pose_steps(rigid: PoseBatch, flexible: Optional[PoseBatch], params, torsion
     return n * params.n_steps + (params.n_elite * params.torsion_steps if torsions else 0)
 
 
-def search_poses(problem: PlacementProblem, params, deadline: float) -> _Pool:
+def search_poses(problem: PlacementProblem, params, deadline: float) -> PosePool:
     """The search schedule (module docstring) with restarts; returns the pool of best poses.
 
     An attempt that ends before the deadline without a converged fit
@@ -490,7 +446,7 @@ def _time_for_restart(deadline: float, attempt_seconds: float) -> bool:
 
 
 def _one_attempt(problem: PlacementProblem, params, deadline: float, starter: Optional[StartGenerator],
-                 seed: int, max_starts: int, can_restart: bool, restart_seconds: Optional[float]) -> _Pool:
+                 seed: int, max_starts: int, can_restart: bool, restart_seconds: Optional[float]) -> PosePool:
     """Stages, then rounds, from one seed (module docstring).
 
     Two rounds without progress end the attempt when its fit has converged or
@@ -504,7 +460,7 @@ def _one_attempt(problem: PlacementProblem, params, deadline: float, starter: Op
     stages = plan_stages(problem)
     budget = _Budget(problem, params, deadline, len(stages) + 0.7 * (params.n_rounds - 1), max_starts)
     placed: List[int] = []
-    pool: Optional[_Pool] = None
+    pool: Optional[PosePool] = None
     for i, group in enumerate(stages):  # build the asymmetric unit body by body
         if pool is not None and time.time() >= deadline:
             logger.warning("time limit reached before all bodies were placed (stage %d/%d)", i + 1, len(stages))
