@@ -61,22 +61,12 @@ def assemble_molecules(xray_structure, tolerance: float = 0.45):
         shift = matrix.col([-(c // 1.0) for c in centre])
         for k in molecule:
             new_sites[k] = tuple(matrix.col(new_sites[k]) + shift)
-    return _moved(xs, new_sites)
-
-
-def _moved(xs, sites):
-    """``xs`` with new sites and the site-symmetry table made for them.
-
-    set_sites_frac keeps the old table, and the special operation of an atom on
-    a special position changes when a symmetry operation moves it: a stale one
-    sends the atom elsewhere at the next select() or copy (measured: 6 A along a
-    for N on a 2-fold axis of R-3c).
-    """
-    from cctbx import xray
-
-    scatterers = xs.scatterers().deep_copy()
-    for sc, site in zip(scatterers, sites):
+    # set_sites_frac would keep the old site-symmetry table, but the special operation of an
+    # atom on a special position changes when a symmetry operation moves it: a stale one sends
+    # the atom elsewhere at the next select() or copy (measured: 6 A along a for N on a 2-fold
+    # axis of R-3c). replace_scatterers without a table makes a new one for the new sites.
+    scatterers = xs.scatterers()
+    for sc, site in zip(scatterers, new_sites):
         sc.site = tuple(site)
-    out = xray.structure(special_position_settings=xs.special_position_settings())
-    out.add_scatterers(scatterers)
-    return out
+    xs.replace_scatterers(scatterers, site_symmetry_table=None)
+    return xs

@@ -40,8 +40,8 @@ def build_bodies(specs: Sequence[MoleculeSpec], space_group_info, params, f_obs=
                                         max_seconds=seconds, include_hydrogens=params.include_hydrogens))
     splits = {}
     if f_obs is not None:
-        whole = {m: sets[0] for m, sets in enumerate(ensembles) if len(sets) == 1}
-        splits = choose_site_splits(specs, f_obs, space_group_info, whole, seed=params.seed, e_obs=e_obs)
+        one_body = {m: sets[0] for m, sets in enumerate(ensembles) if len(sets) == 1}
+        splits = choose_site_splits(specs, f_obs, space_group_info, one_body, seed=params.seed, e_obs=e_obs)
     bodies = []
     for m, (spec, sets) in enumerate(zip(specs, ensembles)):
         whole, order = spec.split_copies()
