@@ -406,12 +406,14 @@ def rebase(poses: PoseBatch) -> None:
 
 def optimise(problem: PlacementProblem, poses: PoseBatch, n_steps: int, *, torsions: bool = False,
              lr_rot: float = 0.06, lr_trans: float = 0.15, lr_tors: float = 0.08,
-             noise: float = 0.0, gen: Optional[torch.Generator] = None) -> torch.Tensor:
+             noise: float = 0.0, gen: Optional[torch.Generator] = None,
+             frozen: Optional[Sequence[int]] = None) -> torch.Tensor:
     """Adam on all poses at once (in place); returns the final losses (B,).
 
     Torsion angles stored in the poses are always applied; ``torsions`` makes
-    them free parameters too.
+    them free parameters too. Bodies in ``frozen`` keep their poses.
     """
+    frozen = torch.as_tensor(list(frozen or []), dtype=torch.long)
     poses.rotvec = poses.rotvec.detach().clone().requires_grad_(True)
     poses.trans = poses.trans.detach().clone().requires_grad_(True)
     groups = [{"params": [poses.rotvec], "lr": lr_rot}, {"params": [poses.trans], "lr": lr_trans}]
@@ -429,6 +431,12 @@ def optimise(problem: PlacementProblem, poses: PoseBatch, n_steps: int, *, torsi
         opt.zero_grad(set_to_none=True)
         total, _, _ = problem.losses(poses)  # stored torsions always applied; optimised if asked
         total.sum().backward()
+        if len(frozen):
+            poses.rotvec.grad[:, frozen] = 0.0
+            poses.trans.grad[:, frozen] = 0.0
+            for k in frozen.tolist():
+                if poses.tors[k].grad is not None:
+                    poses.tors[k].grad.zero_()
         opt.step()
         if noise > 0 and gen is not None and frac_done < 0.6:
             amp = noise * (1 - frac_done / 0.6)

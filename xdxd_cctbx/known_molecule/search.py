@@ -52,6 +52,7 @@ from xdxd_cctbx.known_molecule.molecules import (
 from xdxd_cctbx.known_molecule.placement import PlacementProblem, PoseBatch, optimise, swap_conformers
 from xdxd_cctbx.known_molecule.polish import polish
 from xdxd_cctbx.known_molecule.pose_pool import PosePool, distinct
+from xdxd_cctbx.known_molecule.split_check import minor_split_options, reconsider_splits
 from xdxd_cctbx.known_molecule.starts import StartGenerator
 
 logger = logging.getLogger(__name__)
@@ -138,6 +139,7 @@ known_molecule
 _WORK_LIMIT = 6.0e7  # elementwise work per optimisation batch (memory and speed on CPU)
 CONVERGED_LOSS = 0.12  # 1 - corr of a converged fit: above it, an attempt that ends early is followed by another
 RESTART_FRACTION = 0.5  # a restart needs this fraction of the first attempt's time left
+SPLIT_CHECK_FRACTION = 0.1  # of max_seconds kept for the second look at minor molecules' site splits
 
 
 def default_params():
@@ -179,14 +181,14 @@ def _chunks(n: int, per: int):
 
 
 def _optimise_all(problem, poses: PoseBatch, n_steps: int, torsions: bool, chunk: int,
-                  deadline: float, gen) -> torch.Tensor:
+                  deadline: float, gen, frozen: Sequence[int] = ()) -> torch.Tensor:
     """Optimise in memory-sized chunks; poses after the deadline keep +inf loss."""
     losses = torch.full((poses.size,), float("inf"))
     parts = []
     for sl in _chunks(poses.size, chunk):
         part = poses.select(torch.arange(sl.start, sl.stop))
         if time.time() < deadline or sl.start == 0:  # the first chunk always runs
-            losses[sl] = optimise(problem, part, n_steps, torsions=torsions, gen=gen)
+            losses[sl] = optimise(problem, part, n_steps, torsions=torsions, gen=gen, frozen=frozen)
         parts.append(part)
     merged = PoseBatch.cat(parts)
     poses.conf, poses.site, poses.base_rot = merged.conf, merged.site, merged.base_rot
@@ -440,6 +442,22 @@ def search_poses(problem: PlacementProblem, params, deadline: float) -> PosePool
     return pool
 
 
+def _stage_runner(params):
+    """place_stage(problem, poses, frozen, deadline) -> PosePool: rigid Adam on given starts, the
+    bodies in ``frozen`` kept where they are."""
+    gen = torch.Generator().manual_seed(int(params.seed) + 15485863)
+
+    def place_stage(problem: PlacementProblem, poses: PoseBatch, frozen: Sequence[int],
+                    deadline: float) -> PosePool:
+        chunk = max(8, int(_WORK_LIMIT // max(1.0, problem.cost_per_pose())))
+        n_steps = max(30, params.n_steps // 2)  # only small bodies move
+        losses = _optimise_all(problem, poses, n_steps, False, chunk, deadline, gen, frozen)
+        pool = PosePool(problem, params.n_elite)
+        pool.add(poses, losses)
+        return pool
+    return place_stage
+
+
 def _time_for_restart(deadline: float, attempt_seconds: float) -> bool:
     """Whether a restart fits: RESTART_FRACTION of an attempt's time (10 s at least) is left."""
     return deadline - time.time() >= max(10.0, RESTART_FRACTION * attempt_seconds)
@@ -551,10 +569,19 @@ def _place(f_obs, molecules, unit_cell_content, params, copies, i_obs, e_obs) ->
     resolve_copies(specs, order_z, unit_cell_content)
     check_cell_volume(specs, order_z, f_obs.unit_cell().volume())
     bodies = build_bodies(specs, sg_info, params, f_obs=f_obs, e_obs=e_obs)
-    problem = PlacementProblem(f_obs, bodies, clash_weight=params.clash_weight, e_obs=e_obs)
+
+    def make_problem(bodies_):
+        return PlacementProblem(f_obs, bodies_, clash_weight=params.clash_weight, e_obs=e_obs)
+
+    problem = make_problem(bodies)
     logger.info("known-molecule search: %d bodies, %d atoms, %d reflections, %s",
                 len(bodies), len(problem.elements), f_obs.size(), sg_info)
-    pool = search_poses(problem, params, deadline)
+    resplit = minor_split_options(problem, sg_info)
+    reserve = SPLIT_CHECK_FRACTION * float(params.max_seconds) if resplit else 0.0
+    pool = search_poses(problem, params, deadline - reserve)
+    if resplit:
+        problem, pool = reconsider_splits(problem, pool, sg_info, params, deadline, make_problem,
+                                          _stage_runner(params))
     best = [(b.conformers, int(pool.poses.conf[k][0])) for k, b in enumerate(problem.bodies)]
     logger.info("best pose's conformers: %s", ", ".join(
         f"{cs.molecule} {c} ({cs.origin[c]})" for cs, c in best if cs.n_conformers > 1) or "rigid bodies")

@@ -1,0 +1,64 @@
+"""Second look at a minor molecule's site split with the rest of the structure placed."""
+import time
+
+import pytest
+
+import xdxd_cctbx  # noqa: F401  (import order)
+from xdxd_cctbx.known_molecule import default_params, parse_molecule
+
+# HgCl2 at a general position of R-3c, clear of the -3 centre at the origin and the 3-fold axis
+HGCL2 = [("Hg1", "Hg", (0.8108, 0.9809, 0.1073)), ("Cl1", "Cl", (0.8442, 0.8114, 0.0953)),
+         ("Cl2", "Cl", (0.7775, 1.1504, 0.1193))]
+
+
+def _crystal(bromides):
+    from cctbx import crystal, xray
+
+    cs = crystal.symmetry(unit_cell=(12.0, 12.0, 35.2, 90, 90, 120), space_group_symbol="R -3 c :H")
+    xs = xray.structure(crystal_symmetry=cs)
+    for label, element, site in HGCL2 + [(f"Br{k + 1}", "Br", s) for k, s in enumerate(bromides)]:
+        xs.add_scatterer(xray.scatterer(label=label, site=site, u=0.03, scattering_type=element))
+    return cs, xs
+
+
+@pytest.mark.parametrize("bromides, split", [
+    ([(0.0, 0.0, 0.0), (2 / 3, 1 / 3, 0.011)], (3, 6)),  # -3 centre (1/6) + 3-fold axis (1/3)
+    ([(0.31, 0.0, 0.25)], (2,)),  # one 2-fold axis (1/2)
+])
+def test_minor_ion_gets_the_split_that_fits_beside_the_placed_molecule(bromides, split):
+    """Half a Br- beside HgCl2 in R-3c, searched on a 2-fold axis: after the search it is placed
+    again on every split with the HgCl2 in place, and the split of the crystal wins."""
+    import torch
+
+    from xdxd_cctbx.data.prepare import prepare_reflections
+    from xdxd_cctbx.data.simulate import simulate_intensities
+    from xdxd_cctbx.known_molecule.conformers import embed_ensemble
+    from xdxd_cctbx.known_molecule.placement import Body, PlacementProblem
+    from xdxd_cctbx.known_molecule.search import _stage_runner, search_poses
+    from xdxd_cctbx.known_molecule.sites import special_sites
+    from xdxd_cctbx.known_molecule.split_check import minor_split_options, reconsider_splits
+
+    cs, xs = _crystal(bromides)
+    data = prepare_reflections(simulate_intensities(xs, 2.0, seed=2), d_min=2.0)
+    sg = cs.space_group_info()
+    hgcl2 = embed_ensemble(parse_molecule("Cl[Hg]Cl"), n_conformers=1)[0]
+    br = embed_ensemble(parse_molecule("[Br-]", copies=0.5), n_conformers=1)[0]
+    bodies = [Body(hgcl2, 1.0, None, 0, 0), Body(br, 0.5, special_sites(sg, 2), 1, 0)]
+
+    def make_problem(b):
+        return PlacementProblem(data.f_obs, b, e_obs=data.e_obs)
+
+    problem = make_problem(bodies)
+    assert minor_split_options(problem, sg) == {1: [(2,), (3, 6), (6, 6, 6)]}
+    params = default_params()
+    params.n_starts, params.n_rounds, params.rf_orientations, params.n_steps = 32, 2, 300, 60
+    params.confirm, params.max_restarts = False, 0
+    pool = search_poses(problem, params, time.time() + 30)
+    new_problem, new_pool = reconsider_splits(problem, pool, sg, params, time.time() + 30, make_problem,
+                                              _stage_runner(params))
+    got = tuple(sorted(round(1 / b.occupancy) for b in new_problem.bodies if b.molecule_index == 1))
+    assert got == split
+    assert [b.molecule_index for b in new_problem.bodies] == [0] + [1] * len(split)
+    assert float(new_pool.losses[0]) < 0.1  # the HgCl2 and the bromides both in place
+    assert new_pool.poses.size and len(new_pool.poses.conf) == len(new_problem.bodies)
+    assert torch.isfinite(new_pool.losses[0])
