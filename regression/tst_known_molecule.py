@@ -254,7 +254,7 @@ def test_torsion_kicks_turn_one_to_three_torsions_of_the_best_poses():
     import torch
 
     from xdxd_cctbx.known_molecule.placement import PoseBatch
-    from xdxd_cctbx.known_molecule.search import _torsion_kicks
+    from xdxd_cctbx.known_molecule.pose_moves import torsion_kicks
 
     gen = torch.Generator().manual_seed(0)
     n_elite = 10
@@ -263,7 +263,7 @@ def test_torsion_kicks_turn_one_to_three_torsions_of_the_best_poses():
                       torch.eye(3).expand(n_elite, 2, 3, 3).clone(), torch.zeros(n_elite, 2, 3),
                       torch.rand(n_elite, 2, 3, generator=gen), [torch.rand(n_elite, 6, generator=gen),
                                                                  torch.zeros(n_elite, 0)])
-    kicks = _torsion_kicks(elite, 40, gen)
+    kicks = torsion_kicks(elite, 40, gen)
     assert kicks.size == 40
     src = torch.arange(40) % 8  # copies of the 8 best
     assert torch.equal(kicks.conf[0], elite.conf[0][src])
@@ -272,7 +272,7 @@ def test_torsion_kicks_turn_one_to_three_torsions_of_the_best_poses():
     assert changed.sum(1).min() >= 1 and changed.sum(1).max() <= 3
     assert changed.sum(1).float().mean() > 1.5  # not always a single torsion
     assert kicks.tors[1].shape == (40, 0)
-    assert _torsion_kicks(elite.select(torch.arange(3)), 0, gen).size == 0
+    assert torsion_kicks(elite.select(torch.arange(3)), 0, gen).size == 0
 
 
 def test_unconverged_search_restarts_and_keeps_the_best(caplog):

@@ -28,7 +28,10 @@ Search schedule (the poses of a stage are optimised as one torch batch):
    (new seed, twice the starts); one that converges early is repeated once
    from another seed (``confirm``) when as much time is left. The best poses
    of all attempts are kept.
-3. The best distinct poses become structures; restrained refinement of the
+3. A weak scatterer on special sites (half a chloride beside a cluster) whose
+   fractional copy can be shared out in other ways gets those tried with the
+   rest placed (:mod:`.split_check`; ``SPLIT_CHECK_FRACTION`` of the time).
+4. The best distinct poses become structures; restrained refinement of the
    first ``n_refine`` (restraints from the molecule) picks the winner.
 
 Duplicates are recognised by |F_calc| (equivalent solutions, origin shifts and
@@ -37,7 +40,6 @@ the enantiomorph included, have the same amplitudes).
 from __future__ import annotations
 
 import logging
-import math
 import time
 from dataclasses import dataclass, field
 from typing import Any, Dict, List, Optional, Sequence
@@ -51,6 +53,7 @@ from xdxd_cctbx.known_molecule.molecules import (
     check_cell_volume, parse_molecules, resolve_copies)
 from xdxd_cctbx.known_molecule.placement import PlacementProblem, PoseBatch, optimise, swap_conformers
 from xdxd_cctbx.known_molecule.polish import polish
+from xdxd_cctbx.known_molecule.pose_moves import torsion_flips, torsion_kicks
 from xdxd_cctbx.known_molecule.pose_pool import PosePool, distinct
 from xdxd_cctbx.known_molecule.split_check import minor_split_options, reconsider_splits
 from xdxd_cctbx.known_molecule.starts import StartGenerator
@@ -196,43 +199,6 @@ def _optimise_all(problem, poses: PoseBatch, n_steps: int, torsions: bool, chunk
     return losses
 
 
-def _torsion_flips(problem: PlacementProblem, poses: PoseBatch) -> PoseBatch:
-    """Every pose with one torsion turned by 120, 180 or 240 degrees (conjugated: 180 only)."""
-    variants = []
-    for k, body in enumerate(problem.bodies):
-        for j, tor in enumerate(body.conformers.torsions):
-            if tor.kind == "amide":
-                continue
-            for delta in ((math.pi,) if tor.kind == "conjugated" else (2 * math.pi / 3, math.pi, -2 * math.pi / 3)):
-                v = poses.select(torch.arange(poses.size))
-                v.tors[k][:, j] = v.tors[k][:, j] + delta
-                variants.append(v)
-    if not variants:
-        return poses.select(torch.arange(0))
-    return PoseBatch.cat(variants)
-
-
-def _torsion_kicks(elite: PoseBatch, n: int, gen) -> PoseBatch:
-    """n copies of the best elite poses, each with one to three torsions turned by a random angle.
-
-    The middle scale between the single fixed flips and fresh random torsions:
-    the rest of the fitted conformation is kept, and the copies are optimised
-    with their torsions free (basin hopping).
-    """
-    flexible = [k for k, t in enumerate(elite.tors) if t.shape[1]]
-    if n <= 0 or not flexible:
-        return elite.select(torch.arange(0))
-    out = elite.select(torch.arange(n) % min(8, elite.size))
-    for i in range(n):
-        k = flexible[int(torch.randint(len(flexible), (1,), generator=gen))]
-        n_tors = out.tors[k].shape[1]
-        n_kick = min(n_tors, 1 + int(torch.randint(3, (1,), generator=gen)))
-        which = torch.randperm(n_tors, generator=gen)[:n_kick]
-        delta = (torch.rand(n_kick, generator=gen) * 2 - 1) * math.pi
-        out.tors[k][i, which] = out.tors[k][i, which] + delta.to(out.tors[k].dtype)
-    return out
-
-
 def _variants(problem: PlacementProblem, pool: PosePool, n_total: int, gen, torsions: bool,
               starter: Optional[StartGenerator] = None) -> PoseBatch:
     """New starts from the elite: conformer swaps, one body re-randomised, fresh poses."""
@@ -253,7 +219,7 @@ def _variants(problem: PlacementProblem, pool: PosePool, n_total: int, gen, tors
         batches.append(swap_conformers(problem, reps, k, new_conf, torsions))
         n_used += reps.size
     if torsions:
-        flips = _torsion_flips(problem, elite.select(torch.arange(min(4, n_elite))))
+        flips = torsion_flips(problem, elite.select(torch.arange(min(4, n_elite))))
         if flips.size > n_total // 4:
             flips = flips.select(torch.randperm(flips.size, generator=gen)[:n_total // 4])
         batches.append(flips)
@@ -512,7 +478,7 @@ def _one_attempt(problem: PlacementProblem, params, deadline: float, starter: Op
         flexible = PoseBatch.cat([
             _with_random_torsions(problem, pool.poses.select(torch.arange(n_flex) % pool.poses.size),
                                   range(len(problem.bodies)), gen),
-            _torsion_kicks(pool.poses, n_flex, gen)]) if n_flex else None
+            torsion_kicks(pool.poses, n_flex, gen)]) if n_flex else None
         t1 = time.time()
         fresh = _run_stage(problem, poses, params, chunk, deadline, gen, torsions, params.n_elite, flexible)
         budget.done(time.time() - t1, _pose_steps(poses, flexible, params, torsions))

@@ -102,10 +102,8 @@ def reconsider_splits(problem: PlacementProblem, pool: PosePool, space_group_inf
         search_best = float(pool.losses[0])
         scores: Dict[Tuple[int, ...], Tuple[float, PlacementProblem, PosePool]] = {}
         t0 = time.time()
-        for i, split in enumerate(others):
-            if time.time() >= deadline:
-                break
-            split_deadline = time.time() + (deadline - time.time()) / (len(others) - i)
+        for i, split in enumerate(others):  # each gets one batch even past the deadline (seconds)
+            split_deadline = time.time() + max(0.0, deadline - time.time()) / (len(others) - i)
             try:
                 new, kept, added = _with_split(problem, m, split, space_group_info, int(params.seed),
                                                make_problem)
