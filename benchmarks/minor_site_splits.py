@@ -4,8 +4,9 @@
 
 Lists every molecule with a fractional copy that can be shared out over the
 space group's special sites in more than one way, and whether it is minor
-(scattering power of one body below split_check.MINOR times the strongest
-body's): only minor ones are tried again after the search.
+(scattering power of the molecule's body below placement.MINOR_POWER times
+the strongest body's, molecules taken as one body each): only minor ones are
+tried again after the search.
 """
 import json
 import sys
@@ -17,7 +18,7 @@ from xdxd_cctbx.benchmark.sets import discover_structures
 from xdxd_cctbx.known_molecule.fractional_sites import site_splits
 from xdxd_cctbx.known_molecule.molecules import parse_molecules
 from xdxd_cctbx.known_molecule.sites import site_orders
-from xdxd_cctbx.known_molecule.split_check import MINOR
+from xdxd_cctbx.known_molecule.placement import MINOR_POWER
 
 
 def main(set_dir: str, table_path: str) -> None:
@@ -43,7 +44,7 @@ def main(set_dir: str, table_path: str) -> None:
         for m, order, power in fractional:
             splits = site_splits(1.0 / order, site_orders(group))
             if len(splits) > 1:
-                kind = "minor" if power < MINOR * max(powers) else "major"
+                kind = "minor" if power < MINOR_POWER * max(powers) else "major"
                 print(f"{st.name} {group} molecule {m + 1} 1/{order} splits {splits}: {kind} "
                       f"({power / max(powers):.3f} of the strongest)")
 

@@ -145,6 +145,9 @@ def normalise_intensities(i_over_eps: np.ndarray, bins: np.ndarray) -> np.ndarra
     return i_over_eps / np.maximum(mean[bins], 1e-30)
 
 
+MINOR_POWER = 0.2  # a body scattering less than this times the strongest body is a minor one
+
+
 class PlacementProblem:
     """Data, symmetry and bodies fixed during a search; computes poses' losses."""
 
@@ -261,6 +264,11 @@ class PlacementProblem:
         table = Chem.GetPeriodicTable()
         b = self.bodies[k]
         return b.occupancy * sum(table.GetAtomicNumber(e) ** 2 for e in b.conformers.elements)
+
+    def minor_bodies(self) -> List[int]:
+        """Bodies scattering less than MINOR_POWER times the strongest body (waters, small ions)."""
+        powers = [self.scattering_power(k) for k in range(len(self.bodies))]
+        return [k for k, p in enumerate(powers) if p < MINOR_POWER * max(powers)]
 
     # -- poses --------------------------------------------------------------
     def random_poses(self, n: int, gen: torch.Generator, conf: Optional[List[torch.Tensor]] = None,

@@ -252,17 +252,17 @@ def _variants(problem: PlacementProblem, pool: PosePool, n_total: int, gen, tors
     return PoseBatch.cat(batches)
 
 
-def plan_stages(problem: PlacementProblem, minor: float = 0.2) -> List[List[int]]:
+def plan_stages(problem: PlacementProblem) -> List[List[int]]:
     """Bodies to add stage by stage: strong scatterers one at a time, weak ones together last.
 
-    A body whose scattering power (occupancy * sum Z^2) is below ``minor`` times
-    the strongest body's joins the final group (waters, small ions).
+    A minor body (scattering power, occupancy * sum Z^2, below MINOR_POWER
+    times the strongest body's: waters, small ions) joins the final group.
     """
     powers = [problem.scattering_power(k) for k in range(len(problem.bodies))]
     order = sorted(range(len(powers)), key=lambda k: -powers[k])
-    top = powers[order[0]]
-    major = [[k] for k in order if powers[k] >= minor * top]
-    rest = [k for k in order if powers[k] < minor * top]
+    minor = set(problem.minor_bodies())
+    major = [[k] for k in order if k not in minor]
+    rest = [k for k in order if k in minor]
     return major + ([rest] if rest else [])
 
 
@@ -547,7 +547,7 @@ def _place(f_obs, molecules, unit_cell_content, params, copies, i_obs, e_obs) ->
     pool = search_poses(problem, params, deadline - reserve)
     if resplit:
         problem, pool = reconsider_splits(problem, pool, sg_info, params, deadline, make_problem,
-                                          _stage_runner(params))
+                                          _stage_runner(params), options=resplit)
     best = [(b.conformers, int(pool.poses.conf[k][0])) for k, b in enumerate(problem.bodies)]
     logger.info("best pose's conformers: %s", ", ".join(
         f"{cs.molecule} {c} ({cs.origin[c]})" for cs, c in best if cs.n_conformers > 1) or "rigid bodies")

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import logging
 import time
-from typing import Dict, List, Sequence, Tuple
+from typing import Dict, List, Optional, Sequence, Tuple
 
 import torch
 
@@ -28,15 +28,14 @@ from xdxd_cctbx.known_molecule.sites import site_orders, special_sites
 
 logger = logging.getLogger(__name__)
 
-MINOR = 0.2  # a molecule whose every body scatters less than this times the strongest body is minor
 N_BASES = 4  # best poses of the search the split's bodies are placed among
 N_STARTS = 16  # starts per split
 
 
 def minor_split_options(problem: PlacementProblem, space_group_info) -> Dict[int, List[Tuple[int, ...]]]:
-    """Molecule index -> its splits (more than one) for minor molecules placed whole on special sites."""
-    powers = [problem.scattering_power(k) for k in range(len(problem.bodies))]
-    top = max(powers)
+    """Molecule index -> its splits (more than one) for molecules placed whole on special sites whose
+    bodies are all minor (:meth:`PlacementProblem.minor_bodies`)."""
+    minor = set(problem.minor_bodies())
     orders = site_orders(space_group_info)
     out = {}
     for m in sorted({b.molecule_index for b in problem.bodies}):
@@ -44,7 +43,7 @@ def minor_split_options(problem: PlacementProblem, space_group_info) -> Dict[int
         special = [k for k in ks if problem.bodies[k].sites]
         if not special or len({id(problem.bodies[k].conformers) for k in ks}) != 1:
             continue  # no fractional copy, or a complex split into fragments
-        if any(powers[k] >= MINOR * top for k in ks):
+        if not minor.issuperset(ks):
             continue
         fraction = sum(problem.bodies[k].occupancy for k in special)
         splits = site_splits(fraction, orders)
@@ -85,16 +84,19 @@ def _current_split(problem: PlacementProblem, m: int) -> Tuple[int, ...]:
 
 
 def reconsider_splits(problem: PlacementProblem, pool: PosePool, space_group_info, params, deadline: float,
-                      make_problem, place_stage) -> Tuple[PlacementProblem, PosePool]:
+                      make_problem, place_stage, options: Optional[Dict[int, List[Tuple[int, ...]]]] = None
+                      ) -> Tuple[PlacementProblem, PosePool]:
     """The problem and pool with each minor molecule's best-fitting split (module docstring).
 
     make_problem(bodies) -> PlacementProblem on the same data;
     place_stage(problem, poses, frozen, deadline) -> PosePool optimises starts
-    with the bodies in ``frozen`` (the molecules placed by the search) fixed.
+    with the bodies in ``frozen`` (the molecules placed by the search) fixed;
+    options: :func:`minor_split_options` of the problem when the caller has it.
     """
     from xdxd_cctbx.known_molecule.starts import StartGenerator
 
-    options = minor_split_options(problem, space_group_info)
+    if options is None:
+        options = minor_split_options(problem, space_group_info)
     gen = torch.Generator().manual_seed(int(params.seed) + 104729)
     for m, splits in options.items():
         current = _current_split(problem, m)
