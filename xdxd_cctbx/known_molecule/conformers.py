@@ -7,8 +7,10 @@ ensemble: many ETKDG seeds, each kept as embedded and force-field optimised
 angles of rotatable bonds are refined against the data later (see
 :mod:`.placement`); this module defines them (axis atoms and moving side).
 
-Metal complexes RDKit cannot embed as a whole are split at the metal-ligand
-bonds: the ligands and metal atoms become separate rigid bodies ("fragments").
+Metal complexes RDKit cannot embed as a whole are embedded split at the
+metal-ligand bonds; a single-metal complex is then put back together around
+its metal (:mod:`.complex_assembly`), any other stays split: the ligands and
+metal atoms become separate rigid bodies ("fragments").
 """
 from __future__ import annotations
 
@@ -338,6 +340,29 @@ def _split_at_metals(mol):
     return out
 
 
+def _assemble(mol, pieces, conf_ids: List[int], seed: int) -> List[int]:
+    """Whole-complex conformers added to ``mol`` from embeddings of its ``pieces``
+    (see :mod:`.complex_assembly`); [] when the complex is not one that can be assembled."""
+    from rdkit import Chem
+
+    from xdxd_cctbx.known_molecule.complex_assembly import assemble
+    from xdxd_cctbx.known_molecule.metal_geometry import n_choices
+
+    rng = np.random.default_rng(seed)
+    choices = max(1, n_choices(mol))
+    new_ids = []
+    for k, cid in enumerate(conf_ids):
+        xyz = assemble(mol, pieces.GetConformer(cid).GetPositions(), rng, polyhedron_choice=k % choices)
+        if xyz is None:
+            return []
+        conf = Chem.Conformer(mol.GetNumAtoms())
+        for i, p in enumerate(xyz):
+            conf.SetAtomPosition(i, p.tolist())
+        conf.Set3D(True)
+        new_ids.append(mol.AddConformer(conf, assignId=True))
+    return new_ids
+
+
 def embed_ensemble(spec: MoleculeSpec, n_conformers: int = 16, seed: int = 0,
                    max_seconds: float = 60.0, include_hydrogens: bool = False) -> List[ConformerSet]:
     """Diverse conformers of ``spec``: one :class:`ConformerSet` per rigid body.
@@ -353,17 +378,24 @@ def embed_ensemble(spec: MoleculeSpec, n_conformers: int = 16, seed: int = 0,
     n_embed = max(2 * n_conformers, 8)
     seconds = max(5.0, max_seconds)
     ids = _embed(mol, n_embed, seed, seconds * 0.6, random_coords=False)
-    split = False
+    split, assembled = False, []
     if len(ids) < max(1, n_conformers // 4):
         ids += _embed(mol, n_embed - len(ids), seed + 1, max(2.0, t0 + seconds - time.time()),
                       random_coords=True)
     if not ids and any(a.GetSymbol() in METALS for a in mol.GetAtoms()):
-        logger.warning("molecule %s: RDKit cannot embed the complex whole; splitting it at the "
-                       "metal-ligand bonds into separate rigid bodies", spec.name)
-        mol = _split_at_metals(mol)
-        ids = _embed(mol, n_embed, seed, max(5.0, t0 + 1.5 * seconds - time.time()), random_coords=True)
-        split = True
-    origin = {cid: "etkdg" for cid in ids}
+        logger.info("molecule %s: RDKit cannot embed the complex whole; embedding its ligands "
+                    "apart", spec.name)
+        pieces = _split_at_metals(mol)
+        ids = _embed(pieces, n_embed, seed, max(5.0, t0 + 1.5 * seconds - time.time()), random_coords=True)
+        assembled = _assemble(mol, pieces, ids, seed)
+        if assembled:
+            ids = assembled
+        else:
+            logger.warning("molecule %s: cannot assemble the complex (more than one metal, or an "
+                           "unmodelled centre); its ligands and metals become separate rigid bodies",
+                           spec.name)
+            mol, split = pieces, True
+    origin = {cid: ("assembled" if assembled else "etkdg") for cid in ids}
     if spec.coordinates is not None and not split:
         conf = Chem.Conformer(mol.GetNumAtoms())
         for k, p in enumerate(np.asarray(spec.coordinates)):

@@ -17,8 +17,11 @@ octahedral Zn-N +0.26, Ni-O +0.15, Ru-P -0.23, Co-P -0.17, Ti-O -0.41), so the
 ensemble also carries copies with all M-L distances scaled (``ML_SCALES``):
 again the data choose.
 
-Hapto ligands (donors bonded to each other, e.g. cyclopentadienyl) and
-coordination numbers above 6 are left as embedded.
+A hapto ligand (carbon donors bonded to each other) is one coordination site
+spanning one vertex (eta2), two (eta3, eta4) or three (eta5, eta6): its
+centre sits on the mean direction of its vertices, every ring atom at the M-C
+radii sum (piano stools and sandwiches come out octahedral). Centres bonded to
+another metal, or spanning more than six vertices, are left as embedded.
 """
 from __future__ import annotations
 
@@ -48,35 +51,108 @@ POLYHEDRA: Dict[int, List[Tuple[str, np.ndarray]]] = {
 }
 
 
-def metal_centres(mol) -> List[Tuple[int, List[int]]]:
-    """(metal atom index, donor indices) for metals with 2-6 separate (non-hapto) donors."""
+def span(site: List[int]) -> int:
+    """Polyhedron vertices a coordination site takes: 1 for a donor atom or a
+    2-atom hapto group (alkene, alkyne), 2 for eta3/eta4, 3 for eta5/eta6 rings."""
+    return 1 if len(site) <= 2 else 2 if len(site) <= 4 else 3
+
+
+def coordination_sites(mol, metal: int) -> Optional[List[List[int]]]:
+    """Donor atoms of ``metal`` grouped into sites, or None when the centre is not modelled.
+
+    A site is one donor atom or a hapto group (carbon donors bonded to each
+    other). Donors bonded to each other that are not all carbon (a chelating
+    carbonate drawn with an M-C bond) count as separate donor atoms, their
+    carbons dropped. Centres bonded to another metal, or taking more than six
+    vertices, are not modelled.
+    """
+    atom = mol.GetAtomWithIdx(metal)
+    donors = [n.GetIdx() for n in atom.GetNeighbors() if n.GetAtomicNum() > 1]
+    if any(mol.GetAtomWithIdx(d).GetSymbol() in METALS for d in donors):
+        return None
+    left, sites = set(donors), []
+    while left:
+        group, todo = [], [min(left)]
+        left.discard(todo[0])
+        while todo:
+            a = todo.pop()
+            group.append(a)
+            for b in list(left):
+                if mol.GetBondBetweenAtoms(a, b) is not None:
+                    left.discard(b)
+                    todo.append(b)
+        if len(group) > 1 and any(mol.GetAtomWithIdx(a).GetSymbol() != "C" for a in group):
+            sites += [[a] for a in sorted(group) if mol.GetAtomWithIdx(a).GetSymbol() != "C"]
+        else:
+            sites.append(sorted(group))
+    if not 2 <= sum(span(s) for s in sites) <= 6:
+        return None
+    return sites
+
+
+def metal_centres(mol) -> List[Tuple[int, List[List[int]]]]:
+    """(metal atom index, coordination sites) for the metals modelled (see :func:`coordination_sites`)."""
     out = []
     for atom in mol.GetAtoms():
-        if atom.GetSymbol() not in METALS:
-            continue
-        donors = [n.GetIdx() for n in atom.GetNeighbors() if n.GetAtomicNum() > 1]
-        if not 2 <= len(donors) <= 6:
-            continue
-        if any(mol.GetBondBetweenAtoms(a, b) is not None for a, b in itertools.combinations(donors, 2)):
-            continue  # hapto ligand or a three-membered ring through the metal
-        out.append((atom.GetIdx(), donors))
+        if atom.GetSymbol() in METALS:
+            sites = coordination_sites(mol, atom.GetIdx())
+            if sites is not None:
+                out.append((atom.GetIdx(), sites))
     return out
 
 
-def _best_assignment(directions: np.ndarray, vertices: np.ndarray) -> np.ndarray:
-    """Vertices rotated onto the donor directions (k,3) under the best permutation."""
-    best, best_err = vertices, None
+def site_directions(vertices: np.ndarray, spans: List[int]) -> List[np.ndarray]:
+    """Every way (up to permutation within a site) to give each site ``span`` adjacent
+    vertices: unit directions (n_sites, 3), the mean of each site's vertices."""
+    out, seen = [], set()
     for perm in itertools.permutations(range(len(vertices))):
-        v = vertices[list(perm)]
-        h = v.T @ directions
+        chunks, k = [], 0
+        for s in spans:
+            chunks.append(tuple(sorted(perm[k:k + s])))
+            k += s
+        key = tuple(chunks)
+        if key in seen:
+            continue
+        seen.add(key)
+        if any(vertices[a] @ vertices[b] < -0.6 for c in chunks for a, b in itertools.combinations(c, 2)):
+            continue  # a hapto group spans neighbouring vertices, never trans ones
+        dirs = np.array([vertices[list(c)].mean(0) for c in chunks])
+        out.append(dirs / np.linalg.norm(dirs, axis=1, keepdims=True))
+    return out
+
+
+def _best_assignment(directions: np.ndarray, vertices: np.ndarray, spans: List[int]) -> np.ndarray:
+    """Site directions of the polyhedron rotated onto the current ones (k,3), best assignment."""
+    best, best_err = None, None
+    weights = np.array(spans, dtype=float)[:, None]
+    for v in site_directions(vertices, spans):
+        h = (v * weights).T @ directions
         u, _, vt = np.linalg.svd(h)
         d = np.sign(np.linalg.det(vt.T @ u.T))
         rot = vt.T @ np.diag([1.0, 1.0, d]) @ u.T
         fitted = v @ rot.T
-        err = float(((fitted - directions) ** 2).sum())
+        err = float((weights * (fitted - directions) ** 2).sum())
         if best_err is None or err < best_err:
             best, best_err = fitted, err
     return best
+
+
+def site_distances(mol, coords: np.ndarray, metal: int, site: List[int], scale: float = 1.0):
+    """(M-donor distance, M-to-site-centre distance) targets of a site.
+
+    M-donor: ``scale`` times the covalent radii sum; a hapto group's centre lies
+    where every group atom is at that distance from the metal.
+    """
+    from rdkit import Chem
+
+    table = Chem.GetPeriodicTable()
+    d = scale * (table.GetRcovalent(mol.GetAtomWithIdx(metal).GetSymbol())
+                 + table.GetRcovalent(mol.GetAtomWithIdx(site[0]).GetSymbol()))
+    if len(site) == 1:
+        return d, d
+    x = coords[site]
+    radius = float(np.linalg.norm(x - x.mean(0), axis=1).mean())
+    return d, math.sqrt(max(d * d - radius * radius, 0.25 * d * d))
 
 
 def _pairs(mol, n: int):
@@ -101,24 +177,30 @@ def idealise(mol, coords: np.ndarray, polyhedron_choice: int = 0, steps: int = 3
 
     scale: M-L distances are ``scale`` times the sum of covalent radii.
     """
-    from rdkit import Chem
-
     centres = metal_centres(mol)
     if not centres:
         return None
-    table = Chem.GetPeriodicTable()
-    targets_m, targets_d, targets_v = [], [], []
-    for m, donors in centres:
-        options = POLYHEDRA[len(donors)]
+    targets_m, targets_g, targets_v, hapto_m, hapto_a, hapto_d = [], [], [], [], [], []
+    for m, sites in centres:
+        spans = [span(site) for site in sites]
+        options = POLYHEDRA[sum(spans)]
         name, vertices = options[min(polyhedron_choice, len(options) - 1)]
-        dirs = coords[donors] - coords[m]
+        dirs = np.array([coords[site].mean(0) for site in sites]) - coords[m]
         dirs /= np.maximum(np.linalg.norm(dirs, axis=1, keepdims=True), 1e-6)
-        fitted = _best_assignment(dirs, vertices)
-        r_m = table.GetRcovalent(mol.GetAtomWithIdx(m).GetSymbol())
-        for d, v in zip(donors, fitted):
+        fitted = _best_assignment(dirs, vertices, spans)
+        for site, v in zip(sites, fitted):
+            d_atom, d_centre = site_distances(mol, coords, m, site, scale)
             targets_m.append(m)
-            targets_d.append(d)
-            targets_v.append(v * scale * (r_m + table.GetRcovalent(mol.GetAtomWithIdx(d).GetSymbol())))
+            targets_g.append(site)
+            targets_v.append(v * d_centre)
+            if len(site) > 1:
+                hapto_m += [m] * len(site)
+                hapto_a += site
+                hapto_d += [d_atom] * len(site)
+    # site centres as a (n_sites, n_atoms) averaging matrix
+    centre_mx = torch.zeros(len(targets_g), len(coords), dtype=torch.float64)
+    for k, site in enumerate(targets_g):
+        centre_mx[k, site] = 1.0 / len(site)
     bonds, angles, far = _pairs(mol, len(coords))
     metal = np.array([a.GetSymbol() in METALS for a in mol.GetAtoms()])
     keep_b = ~(metal[bonds[:, 0]] | metal[bonds[:, 1]]) if len(bonds) else np.zeros(0, bool)
@@ -129,15 +211,18 @@ def idealise(mol, coords: np.ndarray, polyhedron_choice: int = 0, steps: int = 3
     heavy = np.array([a.GetAtomicNum() > 1 for a in mol.GetAtoms()])
     far = far[heavy[far[:, 0]] & heavy[far[:, 1]]]
     tm = torch.tensor(targets_m)
-    td = torch.tensor(targets_d)
     tv = torch.tensor(np.array(targets_v))
+    hm, ha, hd = torch.tensor(hapto_m, dtype=torch.long), torch.tensor(hapto_a, dtype=torch.long), \
+        torch.tensor(hapto_d, dtype=torch.float64)
     x = x0.clone().requires_grad_(True)
     opt = torch.optim.Adam([x], lr=0.05)
     for step in range(steps):
         opt.zero_grad()
         e = ((x[bonds[:, 0]] - x[bonds[:, 1]]).norm(dim=1) - b0).pow(2).sum() * 10.0
         e = e + ((x[angles[:, 0]] - x[angles[:, 1]]).norm(dim=1) - a0).pow(2).sum() * 3.0
-        e = e + (x[td] - x[tm] - tv).pow(2).sum() * 10.0
+        e = e + (centre_mx @ x - x[tm] - tv).pow(2).sum() * 10.0
+        if len(ha):
+            e = e + ((x[ha] - x[hm]).norm(dim=1) - hd).pow(2).sum() * 10.0
         if len(far):
             d = (x[far[:, 0]] - x[far[:, 1]]).norm(dim=1)
             e = e + torch.relu(2.9 - d).pow(2).sum()
@@ -147,11 +232,11 @@ def idealise(mol, coords: np.ndarray, polyhedron_choice: int = 0, steps: int = 3
             for g in opt.param_groups:
                 g["lr"] = 0.01
     out = x.detach().numpy()
-    err = float(np.abs(np.linalg.norm(out[targets_d] - out[targets_m] - np.array(targets_v), axis=1)).max())
-    logger.debug("metal centres idealised (choice %d): worst donor off its site by %.2f A", polyhedron_choice, err)
+    err = float(np.linalg.norm(centre_mx.numpy() @ out - out[targets_m] - np.array(targets_v), axis=1).max())
+    logger.debug("metal centres idealised (choice %d): worst site off its place by %.2f A", polyhedron_choice, err)
     return out
 
 
 def n_choices(mol) -> int:
     """How many polyhedron variants the metal centres admit (1 or 2)."""
-    return max([len(POLYHEDRA[len(d)]) for _, d in metal_centres(mol)] or [0])
+    return max([len(POLYHEDRA[sum(span(s) for s in sites)]) for _, sites in metal_centres(mol)] or [0])

@@ -151,13 +151,14 @@ MINOR_POWER = 0.2  # a body scattering less than this times the strongest body i
 class PlacementProblem:
     """Data, symmetry and bodies fixed during a search; computes poses' losses."""
 
-    def __init__(self, f_obs, bodies: List[Body], *, clash_weight: float = 1.0,
+    def __init__(self, f_obs, bodies: List[Body], *, clash_weight: float = 1.0, site_weight: float = 1.0,
                  dtype: torch.dtype = torch.float32, b_iso: float = 2.0, e_obs=None) -> None:
         from xdxd_cctbx.sf import StructureFactorCalculator, SymmetryOperators
 
         self.bodies = bodies
         self.dtype = dtype
         self.clash_weight = clash_weight
+        self.site_weight = site_weight
         self.unit_cell = f_obs.unit_cell()
         self.space_group_info = f_obs.space_group_info()
         sg = f_obs.space_group()
@@ -356,7 +357,7 @@ class PlacementProblem:
             for block, excl in excl_blocks:
                 pen = pen * (1.0 - block * excl[:, s].view(-1, 1, 1))
             total = total + pen.sum((1, 2))
-        return (total + self.site_mismatch(frac, poses)) / n
+        return (total + self.site_weight * self.site_mismatch(frac, poses)) / n
 
     def site_mismatch(self, frac: torch.Tensor, poses: PoseBatch) -> torch.Tensor:
         """Sum over atoms of bodies on special sites of the squared distance (A^2) from the

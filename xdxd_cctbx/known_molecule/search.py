@@ -113,6 +113,10 @@ known_molecule
     .help = "Distinct best poses kept between rounds"
   clash_weight = 1.0
     .type = float(value_min=0)
+  site_weight = 1.0
+    .type = float(value_min=0)
+    .help = "Weight, within the clash term, of how far a body on a special site is from that site's \
+             symmetry (squared distances in A^2)"
   include_hydrogens = False
     .type = bool
     .help = "Use the conformers' hydrogen atoms in the structure factors"
@@ -537,7 +541,8 @@ def _place(f_obs, molecules, unit_cell_content, params, copies, i_obs, e_obs) ->
     bodies = build_bodies(specs, sg_info, params, f_obs=f_obs, e_obs=e_obs)
 
     def make_problem(bodies_):
-        return PlacementProblem(f_obs, bodies_, clash_weight=params.clash_weight, e_obs=e_obs)
+        return PlacementProblem(f_obs, bodies_, clash_weight=params.clash_weight,
+                                site_weight=params.site_weight, e_obs=e_obs)
 
     problem = make_problem(bodies)
     logger.info("known-molecule search: %d bodies, %d atoms, %d reflections, %s",
