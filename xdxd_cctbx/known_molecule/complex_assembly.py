@@ -22,30 +22,12 @@ from typing import List, Optional, Tuple
 import numpy as np
 
 from xdxd_cctbx.known_molecule.metal_geometry import (
-    POLYHEDRA, coordination_sites, site_directions, site_distances, span)
+    POLYHEDRA, bonded_groups, coordination_sites, proper_rotation, site_directions, site_distances, span)
 from xdxd_cctbx.known_molecule.molecules import METALS
 
 logger = logging.getLogger(__name__)
 
 TIE = 0.05  # A^2: assignments this close to the best fit count as equally good
-
-
-def _ligands(mol, metal: int) -> List[List[int]]:
-    """Atoms of each ligand: connected parts of the molecule without the metal."""
-    left = set(range(mol.GetNumAtoms())) - {metal}
-    out = []
-    while left:
-        part, todo = [], [min(left)]
-        left.discard(todo[0])
-        while todo:
-            a = todo.pop()
-            part.append(a)
-            for n in mol.GetAtomWithIdx(a).GetNeighbors():
-                if n.GetIdx() in left:
-                    left.discard(n.GetIdx())
-                    todo.append(n.GetIdx())
-        out.append(sorted(part))
-    return out
 
 
 def _anchors(mol, x: np.ndarray, metal: int, site: List[int], direction: np.ndarray,
@@ -82,10 +64,7 @@ def _fit(src: np.ndarray, dst: np.ndarray) -> Tuple[np.ndarray, np.ndarray, floa
     cs, cd = src.mean(0), dst.mean(0)
     if len(src) == 1:
         return np.eye(3), cd - cs, 0.0
-    h = (src - cs).T @ (dst - cd)
-    u, _, vt = np.linalg.svd(h)
-    d = np.sign(np.linalg.det(vt.T @ u.T)) or 1.0
-    rot = vt.T @ np.diag([1.0, 1.0, d]) @ u.T
+    rot = proper_rotation((src - cs).T @ (dst - cd))
     moved = (src - cs) @ rot.T + cd
     return rot, cd - cs @ rot.T, float(((moved - dst) ** 2).sum())
 
@@ -109,7 +88,7 @@ def assemble(mol, coords: np.ndarray, rng: np.random.Generator,
     options = POLYHEDRA[sum(spans)]
     _, vertices = options[min(polyhedron_choice, len(options) - 1)]
     x = np.asarray(coords, dtype=np.float64)
-    ligands = _ligands(mol, metal)
+    ligands = bonded_groups(mol, set(range(mol.GetNumAtoms())) - {metal})  # the ligands
     site_ligand = [next(k for k, lig in enumerate(ligands) if s[0] in lig) for s in sites]
     distances = [site_distances(mol, x, metal, s) for s in sites]
     chelating = any(site_ligand.count(k) > 1 for k in set(site_ligand))

@@ -57,6 +57,31 @@ def span(site: List[int]) -> int:
     return 1 if len(site) <= 2 else 2 if len(site) <= 4 else 3
 
 
+def bonded_groups(mol, atoms) -> List[List[int]]:
+    """Connected parts of the bond graph of ``mol`` restricted to ``atoms`` (each sorted,
+    in order of their first atom)."""
+    left, out = set(atoms), []
+    while left:
+        group, todo = [], [min(left)]
+        left.discard(todo[0])
+        while todo:
+            a = todo.pop()
+            group.append(a)
+            for n in mol.GetAtomWithIdx(a).GetNeighbors():
+                if n.GetIdx() in left:
+                    left.discard(n.GetIdx())
+                    todo.append(n.GetIdx())
+        out.append(sorted(group))
+    return out
+
+
+def proper_rotation(h: np.ndarray) -> np.ndarray:
+    """The proper rotation R best taking points p onto q (R p ~ q; Kabsch), from h = sum over pairs of p q^T."""
+    u, _, vt = np.linalg.svd(h)
+    d = np.sign(np.linalg.det(vt.T @ u.T)) or 1.0
+    return vt.T @ np.diag([1.0, 1.0, d]) @ u.T
+
+
 def coordination_sites(mol, metal: int) -> Optional[List[List[int]]]:
     """Donor atoms of ``metal`` grouped into sites, or None when the centre is not modelled.
 
@@ -70,17 +95,8 @@ def coordination_sites(mol, metal: int) -> Optional[List[List[int]]]:
     donors = [n.GetIdx() for n in atom.GetNeighbors() if n.GetAtomicNum() > 1]
     if any(mol.GetAtomWithIdx(d).GetSymbol() in METALS for d in donors):
         return None
-    left, sites = set(donors), []
-    while left:
-        group, todo = [], [min(left)]
-        left.discard(todo[0])
-        while todo:
-            a = todo.pop()
-            group.append(a)
-            for b in list(left):
-                if mol.GetBondBetweenAtoms(a, b) is not None:
-                    left.discard(b)
-                    todo.append(b)
+    sites = []
+    for group in bonded_groups(mol, donors):
         if len(group) > 1 and any(mol.GetAtomWithIdx(a).GetSymbol() != "C" for a in group):
             sites += [[a] for a in sorted(group) if mol.GetAtomWithIdx(a).GetSymbol() != "C"]
         else:
@@ -126,10 +142,7 @@ def _best_assignment(directions: np.ndarray, vertices: np.ndarray, spans: List[i
     best, best_err = None, None
     weights = np.array(spans, dtype=float)[:, None]
     for v in site_directions(vertices, spans):
-        h = (v * weights).T @ directions
-        u, _, vt = np.linalg.svd(h)
-        d = np.sign(np.linalg.det(vt.T @ u.T))
-        rot = vt.T @ np.diag([1.0, 1.0, d]) @ u.T
+        rot = proper_rotation((v * weights).T @ directions)
         fitted = v @ rot.T
         err = float((weights * (fitted - directions) ** 2).sum())
         if best_err is None or err < best_err:
