@@ -167,6 +167,33 @@ def test_solve_nitroaniline_p21c_at_2A():
     assert cmp.match, cmp
 
 
+def test_search_fits_2A_data_and_the_refinement_all(caplog):
+    """At 1.4 A the placement search fits the data to 2 A only; the candidates are
+    refined against all reflections."""
+    import logging
+
+    from xdxd_cctbx.benchmark.compare import compare_structures
+    from xdxd_cctbx.known_molecule.search import search_data
+
+    xs = _crystal(NITROANILINE, (8.0, 7.0, 15.0, 90, 95, 90), "P 1 21/c 1")
+    data = _simulated(xs, d_min=1.4)
+    cut = search_data(data.f_obs, 2.0)
+    assert 0 < cut.size() < data.f_obs.size() and cut.d_min() >= 2.0
+    assert min(data.f_obs.d_spacings().data()) < 1.45
+    assert search_data(data.f_obs, 0).size() == data.f_obs.size()
+    assert search_data(cut, 2.0) is cut
+    params = _search_params(n_starts=32, n_rounds=1, n_conformers=2, rf_orientations=400, n_steps=60,
+                            torsion_steps=30, n_candidates=3, n_refine=1, max_seconds=60)
+    with caplog.at_level(logging.INFO, logger="xdxd_cctbx"):
+        cands = place_molecules(data.f_obs, [NITROANILINE], unit_cell_content={"C": 24, "H": 24, "N": 8, "O": 8},
+                                params=params, i_obs=data.i_obs, e_obs=data.e_obs)
+    assert f"{cut.size()} reflections (d >= 2 A of {data.f_obs.size()};" in caplog.text
+    best = cands[0]
+    assert best.refinement is not None and best.refinement.n_reflections == data.i_obs.size()
+    assert best.r1 < 0.15
+    assert compare_structures(xs, best.xray_structure).match
+
+
 def test_solve_on_inversion_centre():
     """Half a centrosymmetric molecule per asymmetric unit (copies 0.5) in P-1."""
     from xdxd_cctbx.benchmark.compare import compare_structures

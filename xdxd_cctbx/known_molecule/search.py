@@ -8,7 +8,10 @@ with a cctbx ``xray.structure`` (non-H atoms, labelled from the molecule),
 optionally refined with restraints taken from the known molecule (1-2 and
 1-3 distances of its graph, ideal values from the conformer geometry).
 
-Search schedule (the poses of a stage are optimised as one torch batch):
+Search schedule (the poses of a stage are optimised as one torch batch; the
+search fits the data to ``search_d_min``, 2 A by default, and the polish and
+the refinement use all of them: finer data slow every step down and narrow
+the basin of a correct pose more than they help to find it):
 
 1. Stages: bodies are added one at a time, strongest scatterer first (heavy
    atoms, then the main molecule, ...; waters and small ions together last).
@@ -133,6 +136,11 @@ known_molecule
     .help = "Candidates refined; they are re-ranked by refined R1"
   seed = 0
     .type = int
+  search_d_min = 2.0
+    .type = float(value_min=0)
+    .help = "Resolution (A) of the data the placement search fits: finer data are left out of \
+             the search (faster steps, a smoother fit) and used by the atom-level polish and \
+             the refinement. 0: all data"
   max_seconds = 600
     .type = float
     .help = "Time limit of the search (the best so far is returned)"
@@ -146,6 +154,7 @@ known_molecule
 _WORK_LIMIT = 6.0e7  # elementwise work per optimisation batch (memory and speed on CPU)
 CONVERGED_LOSS = 0.12  # 1 - corr of a converged fit: above it, an attempt that ends early is followed by another
 RESTART_FRACTION = 0.5  # a restart needs this fraction of the first attempt's time left
+MIN_SEARCH_REFLECTIONS = 100  # search_d_min leaves at least this many reflections to fit, or none out
 SPLIT_CHECK_FRACTION = 0.1  # of max_seconds kept for the second look at minor molecules' site splits
 
 
@@ -498,6 +507,15 @@ def _one_attempt(problem: PlacementProblem, params, deadline: float, starter: Op
     return pool
 
 
+def search_data(f_obs, d_min: float):
+    """``f_obs`` without the reflections finer than ``d_min`` (all of them for 0, or when
+    fewer than ``MIN_SEARCH_REFLECTIONS`` would be left)."""
+    if not d_min or f_obs.d_min() >= d_min - 1e-6:
+        return f_obs
+    cut = f_obs.resolution_filter(d_min=d_min)
+    return cut if cut.size() >= MIN_SEARCH_REFLECTIONS else f_obs
+
+
 def place_molecules(f_obs, molecules: Sequence[str], unit_cell_content: Optional[Dict[str, float]] = None,
                     params=None, *, copies: Optional[Sequence[float]] = None, i_obs=None,
                     e_obs=None) -> List[PlacedCandidate]:
@@ -538,15 +556,18 @@ def _place(f_obs, molecules, unit_cell_content, params, copies, i_obs, e_obs) ->
     order_z = f_obs.space_group().order_z()
     resolve_copies(specs, order_z, unit_cell_content)
     check_cell_volume(specs, order_z, f_obs.unit_cell().volume())
-    bodies = build_bodies(specs, sg_info, params, f_obs=f_obs, e_obs=e_obs)
+    f_search = search_data(f_obs, params.search_d_min)
+    bodies = build_bodies(specs, sg_info, params, f_obs=f_search, e_obs=e_obs)
 
-    def make_problem(bodies_):
-        return PlacementProblem(f_obs, bodies_, clash_weight=params.clash_weight,
+    def make_problem(bodies_, data=f_search):
+        return PlacementProblem(data, bodies_, clash_weight=params.clash_weight,
                                 site_weight=params.site_weight, e_obs=e_obs)
 
     problem = make_problem(bodies)
-    logger.info("known-molecule search: %d bodies, %d atoms, %d reflections, %s",
-                len(bodies), len(problem.elements), f_obs.size(), sg_info)
+    logger.info("known-molecule search: %d bodies, %d atoms, %d reflections%s, %s",
+                len(bodies), len(problem.elements), f_search.size(),
+                f" (d >= {params.search_d_min:g} A of {f_obs.size()}; all of them in the polish and "
+                "refinement)" if f_search.size() < f_obs.size() else "", sg_info)
     resplit = minor_split_options(problem, sg_info)
     reserve = SPLIT_CHECK_FRACTION * float(params.max_seconds) if resplit else 0.0
     pool = search_poses(problem, params, deadline - reserve)
@@ -557,6 +578,8 @@ def _place(f_obs, molecules, unit_cell_content, params, copies, i_obs, e_obs) ->
     logger.info("best pose's conformers: %s", ", ".join(
         f"{cs.molecule} {c} ({cs.origin[c]})" for cs, c in best if cs.n_conformers > 1) or "rigid bodies")
     top = pool.poses.select(torch.arange(min(pool.poses.size, 2 * params.n_candidates)))
+    if f_search.size() < f_obs.size():
+        problem = make_problem(problem.bodies, f_obs)
     if params.polish_steps:
         frac, losses, corr = polish(problem, top, n_steps=params.polish_steps)
         logger.info("atom-level polish: best loss %.4f -> %.4f", float(pool.losses[0]), float(losses.min()))
