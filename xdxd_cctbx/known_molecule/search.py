@@ -508,8 +508,8 @@ def _one_attempt(problem: PlacementProblem, params, deadline: float, starter: Op
 
 
 def search_data(f_obs, d_min: float):
-    """``f_obs`` without the reflections finer than ``d_min`` (all of them for 0, or when
-    fewer than ``MIN_SEARCH_REFLECTIONS`` would be left)."""
+    """``f_obs`` without the reflections finer than ``d_min``; ``f_obs`` itself for 0, for data
+    no finer than that, or when fewer than ``MIN_SEARCH_REFLECTIONS`` would be left."""
     if not d_min or f_obs.d_min() >= d_min - 1e-6:
         return f_obs
     cut = f_obs.resolution_filter(d_min=d_min)
@@ -557,6 +557,7 @@ def _place(f_obs, molecules, unit_cell_content, params, copies, i_obs, e_obs) ->
     resolve_copies(specs, order_z, unit_cell_content)
     check_cell_volume(specs, order_z, f_obs.unit_cell().volume())
     f_search = search_data(f_obs, params.search_d_min)
+    data_cut = f_search is not f_obs
     bodies = build_bodies(specs, sg_info, params, f_obs=f_search, e_obs=e_obs)
 
     def make_problem(bodies_, data=f_search):
@@ -567,7 +568,7 @@ def _place(f_obs, molecules, unit_cell_content, params, copies, i_obs, e_obs) ->
     logger.info("known-molecule search: %d bodies, %d atoms, %d reflections%s, %s",
                 len(bodies), len(problem.elements), f_search.size(),
                 f" (d >= {params.search_d_min:g} A of {f_obs.size()}; all of them in the polish and "
-                "refinement)" if f_search.size() < f_obs.size() else "", sg_info)
+                "refinement)" if data_cut else "", sg_info)
     resplit = minor_split_options(problem, sg_info)
     reserve = SPLIT_CHECK_FRACTION * float(params.max_seconds) if resplit else 0.0
     pool = search_poses(problem, params, deadline - reserve)
@@ -578,7 +579,7 @@ def _place(f_obs, molecules, unit_cell_content, params, copies, i_obs, e_obs) ->
     logger.info("best pose's conformers: %s", ", ".join(
         f"{cs.molecule} {c} ({cs.origin[c]})" for cs, c in best if cs.n_conformers > 1) or "rigid bodies")
     top = pool.poses.select(torch.arange(min(pool.poses.size, 2 * params.n_candidates)))
-    if f_search.size() < f_obs.size():
+    if data_cut:  # the polish and the candidates' R1 on all reflections
         problem = make_problem(problem.bodies, f_obs)
     if params.polish_steps:
         frac, losses, corr = polish(problem, top, n_steps=params.polish_steps)
