@@ -32,6 +32,7 @@ import torch
 
 from xdxd_cctbx.errors import InputError
 from xdxd_cctbx.known_molecule.conformers import ConformerSet, sample_torsion_angles
+from xdxd_cctbx.known_molecule.contact_penalty import contact_penalty
 from xdxd_cctbx.known_molecule.molecules import METALS
 from xdxd_cctbx.known_molecule.sites import SiteChoice, all_operations
 
@@ -145,6 +146,8 @@ def normalise_intensities(i_over_eps: np.ndarray, bins: np.ndarray) -> np.ndarra
     return i_over_eps / np.maximum(mean[bins], 1e-30)
 
 
+SCREEN_MIN_OPERATIONS = 8  # groups with this many operations (and SCREEN_MIN_ATOMS) screen body pairs
+SCREEN_MIN_ATOMS = 24  # in the clash term; for fewer atoms the all-pairs sum is faster
 MINOR_POWER = 0.2  # a body scattering less than this times the strongest body is a minor one
 
 
@@ -336,28 +339,13 @@ class PlacementProblem:
 
     def clash(self, frac: torch.Tensor, poses: PoseBatch) -> torch.Tensor:
         """Soft short-contact penalty per pose (B,): (sum relu(d0 - d)^2 + site mismatch) / N."""
-        bsz, n, _ = frac.shape
-        total = torch.zeros(bsz, dtype=frac.dtype)
-        active_pairs = self.active[:, None] * self.active[None, :]
-        excl_blocks = []
-        for k, m in enumerate(self.site_excl):
-            if m is not None:
-                block = (torch.as_tensor(self.body_of) == k)
-                block = (block[:, None] & block[None, :]).to(frac.dtype)
-                excl_blocks.append((block, m[poses.site[k]].to(frac.dtype)))  # (N,N), (B,n_ops)
-        for s in range(self.op_rot.shape[0]):
-            img = frac @ self.op_rot[s].T + self.op_tr[s]
-            d = frac.unsqueeze(2) - img.unsqueeze(1)  # (B,N,N,3)
-            lat = torch.round(d.detach())
-            d = d - lat
-            dist = torch.sqrt(((d @ self.orth.T) ** 2).sum(-1) + 1e-8)
-            pen = torch.relu(self.clash_thr - dist) ** 2 * active_pairs
-            if s == self.identity_op:
-                pen = pen * ~(self.same_body & (lat == 0).all(-1))
-            for block, excl in excl_blocks:
-                pen = pen * (1.0 - block * excl[:, s].view(-1, 1, 1))
-            total = total + pen.sum((1, 2))
-        return (total + self.site_weight * self.site_mismatch(frac, poses)) / n
+        on_site = {k: m[poses.site[k]].to(frac.dtype) for k, m in enumerate(self.site_excl) if m is not None}
+        ranges = list(zip(self.offsets[:-1], self.offsets[1:]))
+        total = contact_penalty(frac, self.op_rot, self.op_tr, self.orth, self.clash_thr,
+                                self.active[:, None] * self.active[None, :], self.same_body, self.identity_op,
+                                ranges, on_site, screen=self.op_rot.shape[0] >= SCREEN_MIN_OPERATIONS
+                                and frac.shape[1] >= SCREEN_MIN_ATOMS)
+        return (total + self.site_weight * self.site_mismatch(frac, poses)) / frac.shape[1]
 
     def site_mismatch(self, frac: torch.Tensor, poses: PoseBatch) -> torch.Tensor:
         """Sum over atoms of bodies on special sites of the squared distance (A^2) from the

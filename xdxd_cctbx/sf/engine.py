@@ -289,14 +289,16 @@ class _PhaseSums(torch.autograd.Function):
 
 
 def _per_atom(value, n_batch: int, n_atoms: int, dev, dt, name: str) -> torch.Tensor:
-    """Broadcast a scalar, (N,) or (B,N) per-atom quantity to (B,N)."""
+    """A scalar, (N,) or (B,N) per-atom quantity as (B,N), or (1,N) when it is the same for the batch."""
     t = value if torch.is_tensor(value) else torch.as_tensor(np.asarray(value, dtype=np.float64))
     t = t.to(device=dev, dtype=dt)
     if t.dim() > 2 or (t.dim() >= 1 and t.shape[-1] != n_atoms) or (
         t.dim() == 2 and t.shape[0] not in (1, n_batch)
     ):
         raise InputError(f"{name} must be a scalar, (N,) or (B,N), got {tuple(t.shape)}")
-    return t.expand(n_batch, n_atoms)
+    # no batch dimension of its own: one row, broadcast (the atomic factors are then computed
+    # once for the whole batch, not once per pose)
+    return t.expand(n_batch if t.dim() == 2 else 1, n_atoms)
 
 
 def structure_factors(

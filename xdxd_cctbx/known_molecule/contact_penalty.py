@@ -1,0 +1,151 @@
+"""Short-contact penalty between all atoms and all symmetry copies, with an analytic gradient.
+
+    penalty(pose) = sum over operations s, atoms i, j of
+                    mask_s(i, j) * relu(d0(i, j) - |x_i - (R_s x_j + t_s) + n|)^2
+
+(minimum image n; distances in Angstrom). ``mask_s`` leaves out inactive atoms,
+an atom and its own body in the identity copy, and the site operations of a
+body on a special position (its images there are itself).
+
+In groups with many operations most copies of a body are far from every other
+body: with the bodies' atom ranges given, the pairs of bodies (per pose and
+operation) whose centroids are further apart than their radii plus the
+longest contact distance are left out, which cannot change the penalty.
+
+The search evaluates this for every pose at every Adam step over (B, N, N)
+pairs per operation. Plain autograd keeps about ten (B, N, N[, 3]) temporaries
+per operation for the backward pass; here the gradient is accumulated while the
+penalty is computed (one (B, N, 3) tensor is kept), which halves the work.
+"""
+from __future__ import annotations
+
+from typing import Dict, Optional, Sequence, Tuple
+
+import torch
+from torch.autograd.function import once_differentiable
+
+Ranges = Sequence[Tuple[int, int]]  # atom range (lo, hi) of each body
+OnSite = Dict[int, torch.Tensor]  # body -> (B, n_ops) 1 where the operation is one of its site's
+
+
+def _pair_mask(s: int, identity_op: int, lattice: torch.Tensor, active_pairs: torch.Tensor,
+               same_body: torch.Tensor, ranges: Ranges, on_site: OnSite) -> torch.Tensor:
+    """(B or 1, N, N) weights of the pairs under operation s (lattice: the minimum-image shifts)."""
+    mask = active_pairs.unsqueeze(0)
+    if s == identity_op:
+        same_cell = (lattice == 0).all(-1)  # the minimum image is the atom's own copy
+        mask = mask * ~(same_body.unsqueeze(0) & same_cell)
+    for k, site_ops in on_site.items():
+        lo, hi = ranges[k]
+        block = torch.zeros_like(active_pairs)
+        block[lo:hi, lo:hi] = 1.0
+        mask = mask * (1.0 - block.unsqueeze(0) * site_ops[:, s].view(-1, 1, 1))
+    return mask
+
+
+def _penalty_and_gradient(frac: torch.Tensor, op_rot: torch.Tensor, op_tr: torch.Tensor, orth: torch.Tensor,
+                          thr: torch.Tensor, active_pairs: torch.Tensor, same_body: torch.Tensor,
+                          identity_op: int, ranges: Ranges, on_site: OnSite, want_grad: bool):
+    bsz = frac.shape[0]
+    total = torch.zeros(bsz, dtype=frac.dtype)
+    grad = torch.zeros_like(frac) if want_grad else None
+    orth_t = orth.T
+    for s in range(op_rot.shape[0]):
+        img = frac @ op_rot[s].T + op_tr[s]
+        d = frac.unsqueeze(2) - img.unsqueeze(1)  # (B,N,N,3) fractional, unwrapped
+        lattice = torch.round(d)
+        mask = _pair_mask(s, identity_op, lattice, active_pairs, same_body, ranges, on_site)
+        d.sub_(lattice)
+        dc = d @ orth_t  # Cartesian
+        dist = torch.sqrt((dc * dc).sum(-1) + 1e-8)
+        short = torch.relu(thr - dist).mul_(mask)  # (B,N,N)
+        total += (short * short).sum((1, 2))
+        if want_grad:
+            coef = short.mul_(-2.0).div_(dist)  # d penalty / d dc = coef * dc
+            g_cart = dc.mul_(coef.unsqueeze(-1))
+            g_i = g_cart.sum(2) @ orth  # to fractional, row vectors
+            g_j = g_cart.sum(1) @ orth
+            grad += g_i - g_j @ op_rot[s]
+    return total, grad
+
+
+def _screened_penalty_and_gradient(frac, op_rot, op_tr, orth, thr, active_pairs, same_body, identity_op,
+                                   ranges, on_site, want_grad):
+    """As :func:`_penalty_and_gradient`, over the (pose, operation, body pair) blocks that can touch."""
+    bsz = frac.shape[0]
+    n_ops = op_rot.shape[0]
+    total = torch.zeros(bsz, dtype=frac.dtype)
+    grad = torch.zeros_like(frac) if want_grad else None
+    orth_t = orth.T
+    cart = frac @ orth_t
+    centre = torch.stack([frac[:, lo:hi].mean(1) for lo, hi in ranges], 1)  # (B,K,3) fractional
+    radius = torch.stack([(cart[:, lo:hi] - (centre[:, k] @ orth_t).unsqueeze(1)).norm(dim=-1).max(1).values
+                          for k, (lo, hi) in enumerate(ranges)], 1)  # (B,K)
+    img_c = torch.einsum("bkj,sij->bski", centre, op_rot) + op_tr.view(1, n_ops, 1, 3)  # (B,S,K,3)
+    dc = centre.view(bsz, 1, -1, 1, 3) - img_c.unsqueeze(2)  # (B,S,K,K,3)
+    dc = dc - torch.round(dc)
+    # the nearest of the 27 neighbouring images (rounding is not the Cartesian minimum image in
+    # oblique cells; the atoms' own rounding may pick any of these)
+    shifts = torch.tensor([[i, j, k] for i in (-1, 0, 1) for j in (-1, 0, 1) for k in (-1, 0, 1)],
+                          dtype=frac.dtype)
+    nearest = ((dc.unsqueeze(-2) + shifts) @ orth_t).norm(dim=-1).min(-1).values  # (B,S,K,K)
+    reach = radius.unsqueeze(2) + radius.unsqueeze(1) + float(thr.max()) + 1e-3  # (B,K,K)
+    near = nearest < reach.unsqueeze(1)  # (B,S,K,K)
+    for k, site_ops in on_site.items():  # a body's own images under its site's operations are itself
+        near[:, :, k, k] &= site_ops < 0.5
+    for k, (lo_k, hi_k) in enumerate(ranges):
+        for m, (lo_m, hi_m) in enumerate(ranges):
+            pairs = torch.nonzero(near[:, :, k, m])
+            if not len(pairs):
+                continue
+            b, s = pairs[:, 0], pairs[:, 1]
+            rot = op_rot[s]  # (P,3,3)
+            img = torch.einsum("pnj,pij->pni", frac[b, lo_m:hi_m], rot) + op_tr[s].unsqueeze(1)
+            d = frac[b, lo_k:hi_k].unsqueeze(2) - img.unsqueeze(1)  # (P,nk,nm,3)
+            lattice = torch.round(d)
+            mask = active_pairs[lo_k:hi_k, lo_m:hi_m].unsqueeze(0)
+            if k == m:
+                own = (s == identity_op).view(-1, 1, 1) & (lattice == 0).all(-1)
+                mask = mask * ~own
+            d.sub_(lattice)
+            dcart = d @ orth_t
+            dist = torch.sqrt((dcart * dcart).sum(-1) + 1e-8)
+            short = torch.relu(thr[lo_k:hi_k, lo_m:hi_m] - dist).mul_(mask)
+            total.index_add_(0, b, (short * short).sum((1, 2)))
+            if want_grad:
+                coef = short.mul_(-2.0).div_(dist)
+                g_cart = dcart.mul_(coef.unsqueeze(-1))
+                grad[:, lo_k:hi_k].index_add_(0, b, g_cart.sum(2) @ orth)
+                grad[:, lo_m:hi_m].index_add_(0, b, -torch.bmm(g_cart.sum(1) @ orth, rot))
+    return total, grad
+
+
+class _ContactPenalty(torch.autograd.Function):
+    @staticmethod
+    def forward(ctx, frac, op_rot, op_tr, orth, thr, active_pairs, same_body, identity_op, ranges, on_site,
+                screen):
+        run = _screened_penalty_and_gradient if screen else _penalty_and_gradient
+        total, grad = run(frac.detach(), op_rot, op_tr, orth, thr, active_pairs, same_body, identity_op,
+                          ranges, on_site, ctx.needs_input_grad[0])
+        ctx.save_for_backward(grad if grad is not None else torch.zeros(0))
+        return total
+
+    @staticmethod
+    @once_differentiable
+    def backward(ctx, grad_total):
+        (grad,) = ctx.saved_tensors
+        return (grad * grad_total.view(-1, 1, 1),) + (None,) * 10
+
+
+def contact_penalty(frac: torch.Tensor, op_rot: torch.Tensor, op_tr: torch.Tensor, orth: torch.Tensor,
+                    thr: torch.Tensor, active_pairs: torch.Tensor, same_body: torch.Tensor, identity_op: int,
+                    ranges: Ranges, on_site: Optional[OnSite] = None, screen: bool = False) -> torch.Tensor:
+    """Sum of squared short-contact depths per pose (B,) of fractional coordinates (B,N,3);
+    differentiable with respect to ``frac`` (see the module docstring for the terms).
+
+    ranges: the atom range (lo, hi) of each body; on_site: for bodies on special
+    positions, which operations are their site's (per pose); screen: leave out
+    body pairs whose centroids are too far apart to touch (worth it in groups
+    with many operations; the result is the same)."""
+    return _ContactPenalty.apply(frac, op_rot, op_tr, orth, thr, active_pairs, same_body, int(identity_op),
+                                 [(int(lo), int(hi)) for lo, hi in ranges], dict(on_site or {}), bool(screen))
