@@ -28,44 +28,48 @@ Ranges = Sequence[Tuple[int, int]]  # atom range (lo, hi) of each body
 OnSite = Dict[int, torch.Tensor]  # body -> (B, n_ops) 1 where the operation is one of its site's
 
 
-def _pair_mask(s: int, identity_op: int, lattice: torch.Tensor, active_pairs: torch.Tensor,
-               same_body: torch.Tensor, ranges: Ranges, on_site: OnSite) -> torch.Tensor:
-    """(B or 1, N, N) weights of the pairs under operation s (lattice: the minimum-image shifts)."""
-    mask = active_pairs.unsqueeze(0)
-    if s == identity_op:
-        same_cell = (lattice == 0).all(-1)  # the minimum image is the atom's own copy
-        mask = mask * ~(same_body.unsqueeze(0) & same_cell)
-    for k, site_ops in on_site.items():
-        lo, hi = ranges[k]
-        block = torch.zeros_like(active_pairs)
-        block[lo:hi, lo:hi] = 1.0
-        mask = mask * (1.0 - block.unsqueeze(0) * site_ops[:, s].view(-1, 1, 1))
-    return mask
+def _pair_terms(x: torch.Tensor, img: torch.Tensor, mask: torch.Tensor, own: Optional[torch.Tensor],
+                thr: torch.Tensor, orth: torch.Tensor, want_grad: bool):
+    """Penalty (P,) of atoms x (P,n,3) against images img (P,m,3), fractional; with ``want_grad``
+    also its gradients with respect to x and img. mask (P or 1,n,m) weighs the pairs; own
+    (P or 1,n,m), if given, marks pairs left out when their minimum image is the untranslated
+    copy (an atom and its own body in the identity operation)."""
+    d = x.unsqueeze(2) - img.unsqueeze(1)  # (P,n,m,3)
+    lattice = torch.round(d)
+    if own is not None:
+        mask = mask * ~(own & (lattice == 0).all(-1))
+    d.sub_(lattice)
+    dc = d @ orth.T  # Cartesian
+    dist = torch.sqrt((dc * dc).sum(-1) + 1e-8)
+    short = torch.relu(thr - dist).mul_(mask)
+    penalty = (short * short).sum((1, 2))
+    if not want_grad:
+        return penalty, None, None
+    g_cart = dc.mul_(short.mul_(-2.0).div_(dist).unsqueeze(-1))  # d penalty / d dc
+    return penalty, g_cart.sum(2) @ orth, -(g_cart.sum(1) @ orth)  # row vectors, fractional
 
 
 def _penalty_and_gradient(frac: torch.Tensor, op_rot: torch.Tensor, op_tr: torch.Tensor, orth: torch.Tensor,
                           thr: torch.Tensor, active_pairs: torch.Tensor, same_body: torch.Tensor,
                           identity_op: int, ranges: Ranges, on_site: OnSite, want_grad: bool):
-    bsz = frac.shape[0]
-    total = torch.zeros(bsz, dtype=frac.dtype)
+    total = torch.zeros(frac.shape[0], dtype=frac.dtype)
     grad = torch.zeros_like(frac) if want_grad else None
-    orth_t = orth.T
+    site_blocks = []  # (N,N) block of the body, (B,n_ops) its site's operations
+    for k, site_ops in on_site.items():
+        lo, hi = ranges[k]
+        block = torch.zeros_like(active_pairs)
+        block[lo:hi, lo:hi] = 1.0
+        site_blocks.append((block, site_ops))
     for s in range(op_rot.shape[0]):
+        mask = active_pairs.unsqueeze(0)
+        for block, site_ops in site_blocks:
+            mask = mask * (1.0 - block * site_ops[:, s].view(-1, 1, 1))
         img = frac @ op_rot[s].T + op_tr[s]
-        d = frac.unsqueeze(2) - img.unsqueeze(1)  # (B,N,N,3) fractional, unwrapped
-        lattice = torch.round(d)
-        mask = _pair_mask(s, identity_op, lattice, active_pairs, same_body, ranges, on_site)
-        d.sub_(lattice)
-        dc = d @ orth_t  # Cartesian
-        dist = torch.sqrt((dc * dc).sum(-1) + 1e-8)
-        short = torch.relu(thr - dist).mul_(mask)  # (B,N,N)
-        total += (short * short).sum((1, 2))
+        own = same_body.unsqueeze(0) if s == identity_op else None
+        penalty, g_x, g_img = _pair_terms(frac, img, mask, own, thr, orth, want_grad)
+        total += penalty
         if want_grad:
-            coef = short.mul_(-2.0).div_(dist)  # d penalty / d dc = coef * dc
-            g_cart = dc.mul_(coef.unsqueeze(-1))
-            g_i = g_cart.sum(2) @ orth  # to fractional, row vectors
-            g_j = g_cart.sum(1) @ orth
-            grad += g_i - g_j @ op_rot[s]
+            grad += g_x + g_img @ op_rot[s]
     return total, grad
 
 
@@ -101,22 +105,13 @@ def _screened_penalty_and_gradient(frac, op_rot, op_tr, orth, thr, active_pairs,
             b, s = pairs[:, 0], pairs[:, 1]
             rot = op_rot[s]  # (P,3,3)
             img = torch.einsum("pnj,pij->pni", frac[b, lo_m:hi_m], rot) + op_tr[s].unsqueeze(1)
-            d = frac[b, lo_k:hi_k].unsqueeze(2) - img.unsqueeze(1)  # (P,nk,nm,3)
-            lattice = torch.round(d)
-            mask = active_pairs[lo_k:hi_k, lo_m:hi_m].unsqueeze(0)
-            if k == m:
-                own = (s == identity_op).view(-1, 1, 1) & (lattice == 0).all(-1)
-                mask = mask * ~own
-            d.sub_(lattice)
-            dcart = d @ orth_t
-            dist = torch.sqrt((dcart * dcart).sum(-1) + 1e-8)
-            short = torch.relu(thr[lo_k:hi_k, lo_m:hi_m] - dist).mul_(mask)
-            total.index_add_(0, b, (short * short).sum((1, 2)))
+            own = (s == identity_op).view(-1, 1, 1) if k == m else None
+            penalty, g_x, g_img = _pair_terms(frac[b, lo_k:hi_k], img, active_pairs[lo_k:hi_k, lo_m:hi_m],
+                                              own, thr[lo_k:hi_k, lo_m:hi_m], orth, want_grad)
+            total.index_add_(0, b, penalty)
             if want_grad:
-                coef = short.mul_(-2.0).div_(dist)
-                g_cart = dcart.mul_(coef.unsqueeze(-1))
-                grad[:, lo_k:hi_k].index_add_(0, b, g_cart.sum(2) @ orth)
-                grad[:, lo_m:hi_m].index_add_(0, b, -torch.bmm(g_cart.sum(1) @ orth, rot))
+                grad[:, lo_k:hi_k].index_add_(0, b, g_x)
+                grad[:, lo_m:hi_m].index_add_(0, b, torch.bmm(g_img, rot))
     return total, grad
 
 

@@ -238,7 +238,6 @@ class PlacementProblem:
         self.clash_thr = torch.tensor(thr, dtype=self.dtype)
         body_of = np.concatenate([[k] * b.n_atoms for k, b in enumerate(self.bodies)])
         self.same_body = torch.tensor(body_of[:, None] == body_of[None, :])
-        self.body_of = body_of
         n_ops = self.op_rot.shape[0]
         # for bodies on special sites: (n_sites, n_ops) True where the op maps the site onto itself
         self.site_excl = []

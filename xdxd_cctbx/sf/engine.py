@@ -298,7 +298,7 @@ def _per_atom(value, n_batch: int, n_atoms: int, dev, dt, name: str) -> torch.Te
         raise InputError(f"{name} must be a scalar, (N,) or (B,N), got {tuple(t.shape)}")
     # no batch dimension of its own: one row, broadcast (the atomic factors are then computed
     # once for the whole batch, not once per pose)
-    return t.expand(n_batch if t.dim() == 2 else 1, n_atoms)
+    return t.expand(t.shape[0] if t.dim() == 2 else 1, n_atoms)
 
 
 def structure_factors(
