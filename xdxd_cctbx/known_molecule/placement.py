@@ -148,6 +148,7 @@ def normalise_intensities(i_over_eps: np.ndarray, bins: np.ndarray) -> np.ndarra
 
 SCREEN_MIN_OPERATIONS = 8  # groups with this many operations (and SCREEN_MIN_ATOMS) screen body pairs
 SCREEN_MIN_ATOMS = 24  # in the clash term; for fewer atoms the all-pairs sum is faster
+SMOOTHING_FRACTION = 0.5  # of optimise's steps during which the correlation's resolution weighting fades
 MINOR_POWER = 0.2  # a body scattering less than this times the strongest body is a minor one
 
 
@@ -168,7 +169,10 @@ class PlacementProblem:
         hkl = np.array(f_obs.indices(), dtype=np.int64)
         eps = np.array(f_obs.epsilons().data(), dtype=np.float64)
         f = np.maximum(np.array(f_obs.data(), dtype=np.float64), 0.0)
-        self.bins = shell_bins(np.array(f_obs.d_star_sq().data(), dtype=np.float64))
+        d_star_sq = np.array(f_obs.d_star_sq().data(), dtype=np.float64)
+        self.bins = shell_bins(d_star_sq)
+        self.d_star_sq = torch.tensor(d_star_sq, dtype=dtype)
+        self.smoothing_b = 0.0  # > 0: low-resolution reflections weigh more in the correlation (optimise)
         if e_obs is not None:  # the caller's |E| (same reflections as f_obs)
             lookup = dict(zip(e_obs.indices(), e_obs.data()))
             missing = sum(1 for h in f_obs.indices() if h not in lookup)
@@ -331,6 +335,8 @@ class PlacementProblem:
         sums = torch.zeros(i_eps.shape[0], self.n_bins, dtype=i_eps.dtype).index_add_(1, self.bins_t, i_eps)
         mean = (sums / self.bin_counts).clamp_min(1e-12)
         e_calc = torch.sqrt(i_eps / mean[:, self.bins_t] + 1e-6)
+        if self.smoothing_b > 0:
+            return _weighted_correlation(e_calc, self.e_obs, torch.exp(-0.25 * self.smoothing_b * self.d_star_sq))
         ec = e_calc - e_calc.mean(1, keepdim=True)
         num = (ec * self.e_obs_centred).sum(1)
         den = torch.sqrt((ec * ec).sum(1) * (self.e_obs_centred ** 2).sum() + 1e-12)
@@ -393,6 +399,15 @@ class PlacementProblem:
         return n * self.calc.n_representatives * self.calc.n_reflections * 2 + self.op_rot.shape[0] * n * n * 12
 
 
+def _weighted_correlation(calc: torch.Tensor, obs: torch.Tensor, w: torch.Tensor) -> torch.Tensor:
+    """Pearson correlation per row of calc (B,M) with obs (M,), reflection weights w (M,)."""
+    w = w / w.sum()
+    oc = obs - (w * obs).sum()
+    cc = calc - (calc * w).sum(1, keepdim=True)
+    num = (cc * oc * w).sum(1)
+    return num / torch.sqrt((cc * cc * w).sum(1) * (oc * oc * w).sum() + 1e-12)
+
+
 def rebase(poses: PoseBatch) -> None:
     """Fold the small rotation v into the base rotation (v = 0 afterwards)."""
     with torch.no_grad():
@@ -403,11 +418,15 @@ def rebase(poses: PoseBatch) -> None:
 def optimise(problem: PlacementProblem, poses: PoseBatch, n_steps: int, *, torsions: bool = False,
              lr_rot: float = 0.06, lr_trans: float = 0.15, lr_tors: float = 0.08,
              noise: float = 0.0, gen: Optional[torch.Generator] = None,
-             frozen: Optional[Sequence[int]] = None) -> torch.Tensor:
+             frozen: Optional[Sequence[int]] = None, smoothing_b: float = 0.0) -> torch.Tensor:
     """Adam on all poses at once (in place); returns the final losses (B,).
 
     Torsion angles stored in the poses are always applied; ``torsions`` makes
     them free parameters too. Bodies in ``frozen`` keep their poses.
+    ``smoothing_b`` (A^2): the correlation weighs reflections by
+    exp(-B d*^2 / 4), B falling from this value to 0 over the first
+    ``SMOOTHING_FRACTION`` of the steps (low resolution first: a wider basin);
+    the returned losses are unweighted.
     """
     frozen = torch.as_tensor(list(frozen or []), dtype=torch.long)
     poses.rotvec = poses.rotvec.detach().clone().requires_grad_(True)
@@ -419,26 +438,30 @@ def optimise(problem: PlacementProblem, poses: PoseBatch, n_steps: int, *, torsi
     groups = [g for g in groups if g["params"]]
     opt = torch.optim.Adam(groups, betas=(0.9, 0.99))
     base_lr = [g["lr"] for g in opt.param_groups]
-    for step in range(n_steps):
-        frac_done = step / max(1, n_steps)
-        scale = 0.5 * (1 + math.cos(math.pi * frac_done)) * 0.95 + 0.05
-        for g, lr in zip(opt.param_groups, base_lr):
-            g["lr"] = lr * scale
-        opt.zero_grad(set_to_none=True)
-        total, _, _ = problem.losses(poses)  # stored torsions always applied; optimised if asked
-        total.sum().backward()
-        if len(frozen):
-            poses.rotvec.grad[:, frozen] = 0.0
-            poses.trans.grad[:, frozen] = 0.0
-            for k in frozen.tolist():
-                if poses.tors[k].grad is not None:
-                    poses.tors[k].grad.zero_()
-        opt.step()
-        if noise > 0 and gen is not None and frac_done < 0.6:
-            amp = noise * (1 - frac_done / 0.6)
-            with torch.no_grad():
-                poses.rotvec.add_(torch.randn(poses.rotvec.shape, generator=gen).to(problem.dtype) * 0.05 * amp)
-                poses.trans.add_(torch.randn(poses.trans.shape, generator=gen).to(problem.dtype) * 0.3 * amp)
+    try:
+        for step in range(n_steps):
+            frac_done = step / max(1, n_steps)
+            scale = 0.5 * (1 + math.cos(math.pi * frac_done)) * 0.95 + 0.05
+            for g, lr in zip(opt.param_groups, base_lr):
+                g["lr"] = lr * scale
+            problem.smoothing_b = smoothing_b * max(0.0, 1.0 - frac_done / SMOOTHING_FRACTION)
+            opt.zero_grad(set_to_none=True)
+            total, _, _ = problem.losses(poses)  # stored torsions always applied; optimised if asked
+            total.sum().backward()
+            if len(frozen):
+                poses.rotvec.grad[:, frozen] = 0.0
+                poses.trans.grad[:, frozen] = 0.0
+                for k in frozen.tolist():
+                    if poses.tors[k].grad is not None:
+                        poses.tors[k].grad.zero_()
+            opt.step()
+            if noise > 0 and gen is not None and frac_done < 0.6:
+                amp = noise * (1 - frac_done / 0.6)
+                with torch.no_grad():
+                    poses.rotvec.add_(torch.randn(poses.rotvec.shape, generator=gen).to(problem.dtype) * 0.05 * amp)
+                    poses.trans.add_(torch.randn(poses.trans.shape, generator=gen).to(problem.dtype) * 0.3 * amp)
+    finally:
+        problem.smoothing_b = 0.0
     with torch.no_grad():
         total, _, _ = problem.losses(poses)
     poses.rotvec = poses.rotvec.detach()

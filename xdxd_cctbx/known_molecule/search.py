@@ -101,6 +101,11 @@ known_molecule
   torsion_steps = 100
     .type = int(value_min=0)
     .help = "Adam steps of the torsion stage (0: rigid conformers only)"
+  smoothing_b = 100
+    .type = float(value_min=0)
+    .help = "B (A^2) of a low-resolution weighting of the fit at the start of every optimisation: \
+             reflections weigh exp(-B d*^2/4), fading to equal weights over the first half of the \
+             steps (a wider basin of convergence). 0: off"
   flexible_fraction = 0.25
     .type = float(value_min=0, value_max=0.5)
     .help = "Fraction of a round's starts with random torsions, and as many again with one to three \
@@ -197,14 +202,15 @@ def _chunks(n: int, per: int):
 
 
 def _optimise_all(problem, poses: PoseBatch, n_steps: int, torsions: bool, chunk: int,
-                  deadline: float, gen, frozen: Sequence[int] = ()) -> torch.Tensor:
+                  deadline: float, gen, frozen: Sequence[int] = (), smoothing_b: float = 0.0) -> torch.Tensor:
     """Optimise in memory-sized chunks; poses after the deadline keep +inf loss."""
     losses = torch.full((poses.size,), float("inf"))
     parts = []
     for sl in _chunks(poses.size, chunk):
         part = poses.select(torch.arange(sl.start, sl.stop))
         if time.time() < deadline or sl.start == 0:  # the first chunk always runs
-            losses[sl] = optimise(problem, part, n_steps, torsions=torsions, gen=gen, frozen=frozen)
+            losses[sl] = optimise(problem, part, n_steps, torsions=torsions, gen=gen, frozen=frozen,
+                                  smoothing_b=smoothing_b)
         parts.append(part)
     merged = PoseBatch.cat(parts)
     poses.conf, poses.site, poses.base_rot = merged.conf, merged.site, merged.base_rot
@@ -298,13 +304,16 @@ def _extend(problem: PlacementProblem, pool: PosePool, bodies: Sequence[int], n:
 def _run_stage(problem, poses, params, chunk, deadline, gen, torsions: bool, n_elite: int,
                flexible: Optional[PoseBatch] = None) -> PosePool:
     """Rigid Adam on ``poses`` (flexible ones: torsions free throughout), then torsions on the best."""
-    losses = _optimise_all(problem, poses, params.n_steps, False, chunk, deadline, gen)
+    smooth = float(params.smoothing_b)
+    losses = _optimise_all(problem, poses, params.n_steps, False, chunk, deadline, gen, smoothing_b=smooth)
     fresh = PosePool(problem, n_elite)
     fresh.add(poses, losses)
     if flexible is not None and flexible.size:
-        fresh.add(flexible, _optimise_all(problem, flexible, params.n_steps, True, chunk, deadline, gen))
+        fresh.add(flexible, _optimise_all(problem, flexible, params.n_steps, True, chunk, deadline, gen,
+                                          smoothing_b=smooth))
     if torsions and time.time() < deadline:
-        refined = _optimise_all(problem, fresh.poses, params.torsion_steps, True, chunk, deadline, gen)
+        refined = _optimise_all(problem, fresh.poses, params.torsion_steps, True, chunk, deadline, gen,
+                                smoothing_b=smooth)
         poses = fresh.poses
         fresh = PosePool(problem, n_elite)
         fresh.add(poses, refined)
@@ -430,7 +439,8 @@ def _stage_runner(params):
                     deadline: float) -> PosePool:
         chunk = max(8, int(_WORK_LIMIT // max(1.0, problem.cost_per_pose())))
         n_steps = max(30, params.n_steps // 2)  # only small bodies move
-        losses = _optimise_all(problem, poses, n_steps, False, chunk, deadline, gen, frozen)
+        losses = _optimise_all(problem, poses, n_steps, False, chunk, deadline, gen, frozen,
+                               smoothing_b=float(params.smoothing_b))
         pool = PosePool(problem, params.n_elite)
         pool.add(poses, losses)
         return pool
