@@ -28,25 +28,12 @@ PERTURBATIONS = ((20.0, 1.0), (30.0, 1.5), (40.0, 2.0))  # (degrees, Angstrom)
 def answer_of(set_path: str, table_path: str, name: str, seconds: float):
     """(problem, best pose, its loss, matched fraction of the reference's non-H atoms)."""
     from xdxd_cctbx.benchmark.compare import compare_structures
-    from xdxd_cctbx.benchmark.molecule_table import molecules_from_table, read_molecule_table
-    from xdxd_cctbx.benchmark.sets import discover_structures
-    from xdxd_cctbx.data.prepare import prepare_reflections
-    from xdxd_cctbx.data.simulate import simulate_intensities
     from xdxd_cctbx.known_molecule import search
-    from xdxd_cctbx.known_molecule.bodies import build_bodies
-    from xdxd_cctbx.known_molecule.molecules import parse_molecules, resolve_copies
-    from xdxd_cctbx.known_molecule.placement import PlacementProblem
     from xdxd_cctbx.known_molecule.structures import make_candidates
+    from placement_speed import known_molecule_setup  # benchmarks/, beside this script
 
-    structure = next(s for s in discover_structures(set_path) if s.name == name)
-    loaded = structure.load()
-    given = molecules_from_table(read_molecule_table(table_path), structure, "known_molecule")
-    f_obs = prepare_reflections(simulate_intensities(loaded.simulation_model(), 2.0, seed=1, noise=True),
-                                d_min=2.0).f_obs
+    problem, loaded, specs, f_obs = known_molecule_setup(set_path, table_path, name, 2.0)
     params = search.default_params()
-    specs = parse_molecules(given["molecules"], given.get("copies"))
-    resolve_copies(specs, f_obs.space_group().order_z(), loaded.unit_cell_content)
-    problem = PlacementProblem(f_obs, build_bodies(specs, f_obs.space_group_info(), params, f_obs=f_obs))
     pool = search.search_poses(problem, params, time.time() + seconds)
     best = pool.poses.select([0])
     with torch.no_grad():

@@ -20,12 +20,16 @@ import argparse
 import statistics
 import subprocess
 import time
+from typing import Optional
 
 import xdxd_cctbx  # noqa: F401  (import order: boost.python, torch, cctbx)
 import torch
 
 
-def problem_of(set_path: str, table_path: str, name: str, d_min: float):
+def known_molecule_setup(set_path: str, table_path: str, name: str, d_min: float,
+                         n_conformers: Optional[int] = None):
+    """(placement problem with all bodies, loaded structure, molecule specs, f_obs) for one structure
+    of a benchmark set: data simulated at d_min with noise (seed 1), molecules from the table."""
     from xdxd_cctbx.benchmark.molecule_table import molecules_from_table, read_molecule_table
     from xdxd_cctbx.benchmark.sets import discover_structures
     from xdxd_cctbx.data.prepare import prepare_reflections
@@ -41,10 +45,12 @@ def problem_of(set_path: str, table_path: str, name: str, d_min: float):
     data = simulate_intensities(loaded.simulation_model(), d_min, seed=1, noise=True)
     f_obs = prepare_reflections(data, d_min=None, d_max=None).f_obs
     params = default_params()
-    params.n_conformers = 4
+    if n_conformers:
+        params.n_conformers = n_conformers
     specs = parse_molecules(given["molecules"], given.get("copies"))
     resolve_copies(specs, f_obs.space_group().order_z(), loaded.unit_cell_content)
-    return PlacementProblem(f_obs, build_bodies(specs, f_obs.space_group_info(), params, f_obs=f_obs))
+    problem = PlacementProblem(f_obs, build_bodies(specs, f_obs.space_group_info(), params, f_obs=f_obs))
+    return problem, loaded, specs, f_obs
 
 
 def median_seconds(fn, repeats: int) -> float:
@@ -80,7 +86,7 @@ def main() -> None:
           "| step (ms/pose) | |E| fit (ms/pose) | clash (ms/pose) |")
     print("|---|---|---|---|---|---|---|---|---|")
     for name in args.names:
-        problem = problem_of(args.set, args.molecules, name, args.d_min)
+        problem = known_molecule_setup(args.set, args.molecules, name, args.d_min, n_conformers=4)[0]
         poses = problem.random_poses(args.batch, torch.Generator().manual_seed(0))
         step = median_seconds(lambda: optimise(problem, poses, args.steps, torsions=True), args.repeats)
         frac = problem.coordinates(poses).detach()

@@ -172,7 +172,6 @@ class PlacementProblem:
         d_star_sq = np.array(f_obs.d_star_sq().data(), dtype=np.float64)
         self.bins = shell_bins(d_star_sq)
         self.d_star_sq = torch.tensor(d_star_sq, dtype=dtype)
-        self.smoothing_b = 0.0  # > 0: low-resolution reflections weigh more in the correlation (optimise)
         if e_obs is not None:  # the caller's |E| (same reflections as f_obs)
             lookup = dict(zip(e_obs.indices(), e_obs.data()))
             missing = sum(1 for h in f_obs.indices() if h not in lookup)
@@ -328,15 +327,16 @@ class PlacementProblem:
         return torch.cat(out, dim=1)
 
     # -- loss ---------------------------------------------------------------
-    def correlation(self, frac: torch.Tensor) -> torch.Tensor:
-        """corr(|E_obs|, |E_calc|) per pose (B,)."""
+    def correlation(self, frac: torch.Tensor, smoothing_b: float = 0.0) -> torch.Tensor:
+        """corr(|E_obs|, |E_calc|) per pose (B,); with ``smoothing_b`` (A^2) > 0 the reflections
+        weigh exp(-B d*^2 / 4) (low resolution first, :func:`optimise`)."""
         a, b = self.calc.real_imag(frac, self.type_index, b_iso=self.b_iso, weights=self.weights * self.active)
         i_eps = (a * a + b * b) * self.inv_eps
         sums = torch.zeros(i_eps.shape[0], self.n_bins, dtype=i_eps.dtype).index_add_(1, self.bins_t, i_eps)
         mean = (sums / self.bin_counts).clamp_min(1e-12)
         e_calc = torch.sqrt(i_eps / mean[:, self.bins_t] + 1e-6)
-        if self.smoothing_b > 0:
-            return _weighted_correlation(e_calc, self.e_obs, torch.exp(-0.25 * self.smoothing_b * self.d_star_sq))
+        if smoothing_b > 0:
+            return _weighted_correlation(e_calc, self.e_obs, torch.exp(-0.25 * smoothing_b * self.d_star_sq))
         ec = e_calc - e_calc.mean(1, keepdim=True)
         num = (ec * self.e_obs_centred).sum(1)
         den = torch.sqrt((ec * ec).sum(1) * (self.e_obs_centred ** 2).sum() + 1e-12)
@@ -384,10 +384,10 @@ class PlacementProblem:
             total = total + (torch.relu(thr - d) ** 2).sum(1)
         return total / max(1, len(self.elements))
 
-    def losses(self, poses: PoseBatch, torsions: bool = True):
-        """(total, correlation, clash) per pose."""
+    def losses(self, poses: PoseBatch, torsions: bool = True, smoothing_b: float = 0.0):
+        """(total, correlation, clash) per pose (``smoothing_b``: see :meth:`correlation`)."""
         frac = self.coordinates(poses, torsions)
-        corr = self.correlation(frac)
+        corr = self.correlation(frac, smoothing_b)
         clash = self.clash(frac, poses)
         if torsions:
             clash = clash + self.intramolecular_clash(poses)
@@ -438,30 +438,27 @@ def optimise(problem: PlacementProblem, poses: PoseBatch, n_steps: int, *, torsi
     groups = [g for g in groups if g["params"]]
     opt = torch.optim.Adam(groups, betas=(0.9, 0.99))
     base_lr = [g["lr"] for g in opt.param_groups]
-    try:
-        for step in range(n_steps):
-            frac_done = step / max(1, n_steps)
-            scale = 0.5 * (1 + math.cos(math.pi * frac_done)) * 0.95 + 0.05
-            for g, lr in zip(opt.param_groups, base_lr):
-                g["lr"] = lr * scale
-            problem.smoothing_b = smoothing_b * max(0.0, 1.0 - frac_done / SMOOTHING_FRACTION)
-            opt.zero_grad(set_to_none=True)
-            total, _, _ = problem.losses(poses)  # stored torsions always applied; optimised if asked
-            total.sum().backward()
-            if len(frozen):
-                poses.rotvec.grad[:, frozen] = 0.0
-                poses.trans.grad[:, frozen] = 0.0
-                for k in frozen.tolist():
-                    if poses.tors[k].grad is not None:
-                        poses.tors[k].grad.zero_()
-            opt.step()
-            if noise > 0 and gen is not None and frac_done < 0.6:
-                amp = noise * (1 - frac_done / 0.6)
-                with torch.no_grad():
-                    poses.rotvec.add_(torch.randn(poses.rotvec.shape, generator=gen).to(problem.dtype) * 0.05 * amp)
-                    poses.trans.add_(torch.randn(poses.trans.shape, generator=gen).to(problem.dtype) * 0.3 * amp)
-    finally:
-        problem.smoothing_b = 0.0
+    for step in range(n_steps):
+        frac_done = step / max(1, n_steps)
+        scale = 0.5 * (1 + math.cos(math.pi * frac_done)) * 0.95 + 0.05
+        for g, lr in zip(opt.param_groups, base_lr):
+            g["lr"] = lr * scale
+        smooth = smoothing_b * max(0.0, 1.0 - frac_done / SMOOTHING_FRACTION)
+        opt.zero_grad(set_to_none=True)
+        total, _, _ = problem.losses(poses, smoothing_b=smooth)  # stored torsions applied; optimised if asked
+        total.sum().backward()
+        if len(frozen):
+            poses.rotvec.grad[:, frozen] = 0.0
+            poses.trans.grad[:, frozen] = 0.0
+            for k in frozen.tolist():
+                if poses.tors[k].grad is not None:
+                    poses.tors[k].grad.zero_()
+        opt.step()
+        if noise > 0 and gen is not None and frac_done < 0.6:
+            amp = noise * (1 - frac_done / 0.6)
+            with torch.no_grad():
+                poses.rotvec.add_(torch.randn(poses.rotvec.shape, generator=gen).to(problem.dtype) * 0.05 * amp)
+                poses.trans.add_(torch.randn(poses.trans.shape, generator=gen).to(problem.dtype) * 0.3 * amp)
     with torch.no_grad():
         total, _, _ = problem.losses(poses)
     poses.rotvec = poses.rotvec.detach()
