@@ -69,6 +69,13 @@ Usage examples:
             check_table_covers(self.molecule_table, self.structures)
         self.tasks = make_tasks(self.structures, self.d_mins, self.methods, seed=p.seed, noise=p.noise,
                                 timeout=p.timeout or None)
+        if "known_molecule" in self.methods:
+            from xdxd_cctbx.benchmark.runner import fit_search_to_timeout
+
+            limit = fit_search_to_timeout(p.solver, p.timeout)
+            if limit is not None:
+                print(f"known-molecule search limited to {limit:g} s (solver.known_molecule.max_seconds) so that "
+                      f"a task fits timeout={p.timeout:g} s", file=self.logger)
         import os
 
         prefix = self.output_prefix()
@@ -129,6 +136,7 @@ Usage examples:
         meta = {"set": os.path.abspath(p.set), "n_structures": len(self.structures), "methods": self.methods,
                 "d_min": [d_min_label(d) for d in self.d_mins], "seed": p.seed, "noise": p.noise,
                 "nproc": p.nproc, "timeout": p.timeout, "solver_seed": p.solver.seed,
+                "known_molecule_max_seconds": p.solver.known_molecule.max_seconds,
                 "wall_seconds": round(wall, 1), "xdxd_cctbx": xdxd_cctbx.__version__,
                 "git_commit": _git_commit()}
         paths = write_report(prefix, results, summary, meta, plots=p.plots)

@@ -228,8 +228,12 @@ def test_known_molecule_benchmark_with_molecules_table(tmp_path, capsys):
     prefix = str(tmp_path / "km")
     rc = benchmark_main([str(folder), "d_min=2.0", "methods=known_molecule", f"molecules={table}",
                          f"output.prefix={prefix}", "plots=False"])
-    assert rc == 0, capsys.readouterr().err
+    captured = capsys.readouterr()
+    assert rc == 0, captured.err
+    # the default search limit (600 s) would not fit the default timeout (600 s): shortened
+    assert "known-molecule search limited to 450 s (solver.known_molecule.max_seconds)" in captured.out
     document = json.loads(open(prefix + ".json").read())
+    assert document["meta"]["known_molecule_max_seconds"] == 450
     (result,) = document["results"]
     assert result["error"] is None and result["match"] and result["rmsd"] < 0.1
     assert result["molecule_types"] == ["single"]
@@ -242,7 +246,9 @@ def test_known_molecule_benchmark_with_molecules_table(tmp_path, capsys):
     broken.write_text("{not json")
     cases = [([], "needs the molecules of each structure: molecules=TABLE.json"),
              ([f"molecules={other}"], "the molecules table has no entry for paracetamol"),
-             ([f"molecules={broken}"], "is not valid JSON")]
+             ([f"molecules={broken}"], "is not valid JSON"),
+             ([f"molecules={table}", "timeout=100"],
+              "timeout=100 s leaves no time for the known-molecule search: set timeout to at least 120 s")]
     for args, message in cases:
         rc = benchmark_main([str(folder), "d_min=2.0", "methods=known_molecule",
                              f"output.prefix={tmp_path / 'bad'}"] + args)
@@ -265,3 +271,16 @@ def test_molecule_table_entries():
 
 if __name__ == "__main__":
     sys.exit(pytest.main([__file__, "-q"]))
+
+
+def test_search_limit_fits_the_task_timeout():
+    from xdxd_cctbx.benchmark.runner import fit_search_to_timeout
+    from xdxd_cctbx.solver import default_params
+
+    params = default_params()
+    params.known_molecule.max_seconds = 240
+    assert fit_search_to_timeout(params, 480) is None and params.known_molecule.max_seconds == 240
+    assert fit_search_to_timeout(params, 0) is None
+    assert fit_search_to_timeout(params, 300) == 210 and params.known_molecule.max_seconds == 210
+    params.known_molecule.max_seconds = 3000
+    assert fit_search_to_timeout(params, 2000) == 1500

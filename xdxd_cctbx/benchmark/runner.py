@@ -34,6 +34,10 @@ logger = logging.getLogger(__name__)
 
 FULL = "full"  # d_min label: the measured data's own resolution limit
 HARD_KILL_GRACE_S = 60.0  # a worker past timeout + this is killed (the soft limit did not stop it)
+# Time a known-molecule task needs after its search: polish, refinement of the candidates,
+# output (measured up to 70 s for 118 atoms at 2 A): the search gets the rest of the timeout.
+SEARCH_RESERVE_S = 90.0
+SEARCH_RESERVE_FRACTION = 0.25
 
 MethodInputs = Callable[[BenchmarkStructure, str], Optional[Dict[str, Any]]]
 
@@ -136,6 +140,23 @@ def make_tasks(structures, d_mins, methods, *, seed: int = 1, noise: bool = True
         raise InputError("d_min=full (the data's own limit) needs measured data: give numbers for simulated sets")
     return [BenchmarkTask(s, m, d, seed=seed, noise=noise, timeout=timeout)
             for s in structures for d in d_mins for m in methods]
+
+
+def fit_search_to_timeout(solver_params, timeout: Optional[float]) -> Optional[float]:
+    """Shorten the known-molecule search (``known_molecule.max_seconds``) so that a task ends
+    within ``timeout`` (its polish and refinement come after the search); the new limit, or
+    None when it already fits (or there is no timeout)."""
+    if not timeout:
+        return None
+    scope = solver_params.known_molecule
+    limit = float(timeout) - max(SEARCH_RESERVE_S, SEARCH_RESERVE_FRACTION * float(timeout))
+    if float(scope.max_seconds) <= limit:
+        return None
+    if limit < 30.0:
+        raise InputError(f"timeout={timeout:g} s leaves no time for the known-molecule search: "
+                         f"set timeout to at least {30.0 + SEARCH_RESERVE_S:g} s or 0 (no limit)")
+    scope.max_seconds = limit
+    return limit
 
 
 def solver_phil_text(params=None) -> str:
