@@ -22,8 +22,10 @@ the basin of a correct pose more than they help to find it):
    1 - corr(|E_obs|, |E_calc|) + clash, then torsion refinement of the best.
 2. Rounds: from the best distinct poses: every other conformer superposed,
    single torsions turned by 120/180/240 degrees, each body re-placed by the
-   translation function given all others, random torsion changes, random
+   translation function given all others (a single body: the next peaks of
+   its rotation/translation-function list), random torsion changes, random
    poses; copies of the best with one to three torsions turned at random.
+   Restarts, too, continue down the first body's list of peaks.
    An attempt stops after ``n_rounds``, two rounds without improvement (if
    its fit converged or a restart fits in the time left), or ``max_seconds``
    (batch sizes follow the measured speed to fit it).
@@ -220,7 +222,8 @@ def _optimise_all(problem, poses: PoseBatch, n_steps: int, torsions: bool, chunk
 
 def _variants(problem: PlacementProblem, pool: PosePool, n_total: int, gen, torsions: bool,
               starter: Optional[StartGenerator] = None) -> PoseBatch:
-    """New starts from the elite: conformer swaps, one body re-randomised, fresh poses."""
+    """New starts from the elite: conformer swaps, torsion flips, one body re-placed (several
+    bodies) or new rotation/translation-function peaks (one body), fresh random poses."""
     batches = []
     n_used = 0
     elite = pool.poses
@@ -267,6 +270,11 @@ def _variants(problem: PlacementProblem, pool: PosePool, n_total: int, gen, tors
             batches.append(base)
             n_used += n_rr
     n_fresh = max(n_total - n_used, n_total // 4)
+    if len(problem.bodies) == 1 and starter is not None:
+        # half of them from rotation/translation-function peaks not tried before
+        informed = starter.informed(None, [], [0], n_fresh // 2, gen)
+        batches.append(informed)
+        n_fresh -= informed.size
     batches.append(problem.random_poses(n_fresh, gen))
     return PoseBatch.cat(batches)
 

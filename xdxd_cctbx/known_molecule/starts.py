@@ -37,6 +37,7 @@ class StartGenerator:
         self.n_peaks = n_peaks
         self._orientations: Dict[tuple, List[Tuple[float, int, np.ndarray]]] = {}
         self._phases: Dict[int, np.ndarray] = {}
+        self._handed_out: Dict[tuple, int] = {}  # first-body candidates already used, per list
 
     def _core(self, k: int) -> Optional[np.ndarray]:
         """Rigid core of body k when it is clearly smaller than the body (flexible molecules)."""
@@ -147,10 +148,25 @@ class StartGenerator:
             mask[int(p.offsets[k]):int(p.offsets[k + 1])] = 1.0
         return mask
 
+    def _next_share(self, key: tuple, found: list, share: int) -> list:
+        """The next ``share`` candidates of a ranked list that is handed out again and again
+        (starts into an empty cell): each call continues where the last one ended, from
+        the top again once all were used, so restarts and rounds try new peaks."""
+        if not found:
+            return []
+        start = self._handed_out.get(key, 0) % len(found)
+        self._handed_out[key] = start + share
+        return [found[(start + i) % len(found)] for i in range(min(share, len(found)))]
+
     def informed(self, bases: Optional[PoseBatch], placed: Sequence[int], group: Sequence[int], n: int,
                  gen: torch.Generator) -> PoseBatch:
-        """n poses: ``bases`` (or random) with the group's bodies placed by RF/TF."""
+        """n poses: ``bases`` (or random) with the group's bodies placed by RF/TF.
+
+        Without bases and placed bodies (the first body into an empty cell) the
+        candidates continue down the ranked list from call to call.
+        """
         p = self.problem
+        empty_cell = bases is None and not placed
         if bases is None:
             bases = p.random_poses(1, gen)
         first = group[0]
@@ -161,7 +177,9 @@ class StartGenerator:
             f_known = self._known(bases.select([b]), self._body_mask(placed))
             for core in use_core:  # whole body, and its rigid core alone for flexible molecules
                 found = self._candidates(first, f_known, core)
-                cands += [(c[0], b) + c[1:] for c in found[:int(math.ceil(per_base / len(use_core)))]]
+                share = int(math.ceil(per_base / len(use_core)))
+                chosen = self._next_share((first, core), found, share) if empty_cell else found[:share]
+                cands += [(c[0], b) + c[1:] for c in chosen]
         cands = cands[:n]
         poses = bases.select([c[1] for c in cands])
         for i, (_, _, conf, rot, site, centre) in enumerate(cands):
