@@ -24,43 +24,14 @@ def test_weighted_correlation_is_pearson_over_the_weighted_reflections():
     assert float(part[1]) == pytest.approx(np.corrcoef(calc[1, :20], obs[:20])[0, 1], abs=1e-10)
 
 
-def _rigid_problem():
-    """A rigid molecule in P2_1/c: the problem of its 2 A data and the pose they were made from."""
-    import torch
-    from cctbx import crystal, miller, xray
-    from cctbx.array_family import flex
-
-    from xdxd_cctbx.data.prepare import prepare_reflections
-    from xdxd_cctbx.data.simulate import simulate_intensities
-    from xdxd_cctbx.known_molecule import parse_molecule
-    from xdxd_cctbx.known_molecule.conformers import embed_ensemble
-    from xdxd_cctbx.known_molecule.placement import Body, PlacementProblem
-
-    cs = crystal.symmetry(unit_cell=(9.5, 13.0, 10.5, 90, 103, 90), space_group_symbol="P 1 21/c 1")
-    ensemble = embed_ensemble(parse_molecule("O=C(Nc1ccc(Cl)cc1)c1ccncc1"), n_conformers=1, seed=0)[0]
-    indices = miller.build_set(cs, anomalous_flag=False, d_min=2.0)
-    dummy = indices.array(data=flex.double(indices.size(), 1.0)).set_observation_type_xray_amplitude()
-    first = PlacementProblem(dummy, [Body(ensemble)])
-    trials = first.random_poses(200, torch.Generator().manual_seed(11))
-    with torch.no_grad():
-        clash = first.clash(first.coordinates(trials), trials)
-    poses = trials.select([int(torch.argmin(clash))])  # a packing without short contacts
-    frac = first.coordinates(poses)[0].double().numpy()
-    xs = xray.structure(crystal_symmetry=cs)
-    for k, (el, site) in enumerate(zip(ensemble.elements, frac)):
-        xs.add_scatterer(xray.scatterer(label=f"{el}{k + 1}", site=tuple(site), u=0.03, scattering_type=el))
-    data = prepare_reflections(simulate_intensities(xs, 2.0, seed=3), d_min=2.0)
-    return PlacementProblem(data.f_obs, [Body(ensemble)]), poses
-
-
-def test_low_resolution_first_widens_the_basin_and_returns_unweighted_losses():
+def test_low_resolution_first_widens_the_basin_and_returns_unweighted_losses(rigid_p21c_problem):
     """Poses turned by 30 degrees and moved by 1.5 A from the answer: more of them find it again
     when the fit starts at low resolution; the losses returned are the plain (unweighted) ones."""
     import torch
 
     from xdxd_cctbx.known_molecule.placement import optimise, quaternion_matrix
 
-    problem, answer = _rigid_problem()
+    problem, answer = rigid_p21c_problem
     with torch.no_grad():
         best = float(problem.losses(answer)[0][0])
     n = 48

@@ -418,7 +418,8 @@ def rebase(poses: PoseBatch) -> None:
 def optimise(problem: PlacementProblem, poses: PoseBatch, n_steps: int, *, torsions: bool = False,
              lr_rot: float = 0.06, lr_trans: float = 0.15, lr_tors: float = 0.08,
              noise: float = 0.0, gen: Optional[torch.Generator] = None,
-             frozen: Optional[Sequence[int]] = None, smoothing_b: float = 0.0) -> torch.Tensor:
+             frozen: Optional[Sequence[int]] = None, smoothing_b: float = 0.0,
+             steps: Optional[Sequence[int]] = None) -> torch.Tensor:
     """Adam on all poses at once (in place); returns the final losses (B,).
 
     Torsion angles stored in the poses are always applied; ``torsions`` makes
@@ -426,8 +427,11 @@ def optimise(problem: PlacementProblem, poses: PoseBatch, n_steps: int, *, torsi
     ``smoothing_b`` (A^2): the correlation weighs reflections by
     exp(-B d*^2 / 4), B falling from this value to 0 over the first
     ``SMOOTHING_FRACTION`` of the steps (low resolution first: a wider basin);
-    the returned losses are unweighted.
+    the returned losses are unweighted. ``steps=(first, last)``: only those steps of
+    the n_steps schedule (learning rate and weighting as in the whole run; Adam's
+    moments start afresh), to continue a run on a subset of the poses.
     """
+    first, last = (0, n_steps) if steps is None else (int(steps[0]), int(steps[1]))
     frozen = torch.as_tensor(list(frozen or []), dtype=torch.long)
     poses.rotvec = poses.rotvec.detach().clone().requires_grad_(True)
     poses.trans = poses.trans.detach().clone().requires_grad_(True)
@@ -438,7 +442,7 @@ def optimise(problem: PlacementProblem, poses: PoseBatch, n_steps: int, *, torsi
     groups = [g for g in groups if g["params"]]
     opt = torch.optim.Adam(groups, betas=(0.9, 0.99))
     base_lr = [g["lr"] for g in opt.param_groups]
-    for step in range(n_steps):
+    for step in range(first, last):
         frac_done = step / max(1, n_steps)
         scale = 0.5 * (1 + math.cos(math.pi * frac_done)) * 0.95 + 0.05
         for g, lr in zip(opt.param_groups, base_lr):

@@ -45,6 +45,7 @@ the enantiomorph included, have the same amplitudes).
 from __future__ import annotations
 
 import logging
+import math
 import time
 from dataclasses import dataclass, field
 from typing import Any, Dict, List, Optional, Sequence
@@ -108,6 +109,11 @@ known_molecule
     .help = "B (A^2) of a low-resolution weighting of the fit at the start of every optimisation: \
              reflections weigh exp(-B d*^2/4), fading to equal weights over the first half of the \
              steps (a wider basin of convergence). 0: off"
+  keep_fraction = 0.5
+    .type = float(value_min=0.05, value_max=1)
+    .help = "Fraction of the starts of a stage or round optimised to the end: the others, the worst \
+             after 40 % of the steps, stop there (most starts lead nowhere; the time goes to more \
+             starts). 1: all"
   flexible_fraction = 0.25
     .type = float(value_min=0, value_max=0.5)
     .help = "Fraction of a round's starts with random torsions, and as many again with one to three \
@@ -162,6 +168,7 @@ _WORK_LIMIT = 6.0e7  # elementwise work per optimisation batch (memory and speed
 CONVERGED_LOSS = 0.12  # 1 - corr of a converged fit: above it, an attempt that ends early is followed by another
 RESTART_FRACTION = 0.5  # a restart needs this fraction of the first attempt's time left
 MIN_SEARCH_REFLECTIONS = 100  # search_d_min leaves at least this many reflections to fit, or none out
+PRUNE_AT = 0.4  # of an optimisation's steps, when the worst starts stop (keep_fraction)
 SPLIT_CHECK_FRACTION = 0.1  # of max_seconds kept for the second look at minor molecules' site splits
 
 
@@ -204,19 +211,46 @@ def _chunks(n: int, per: int):
 
 
 def _optimise_all(problem, poses: PoseBatch, n_steps: int, torsions: bool, chunk: int,
-                  deadline: float, gen, frozen: Sequence[int] = (), smoothing_b: float = 0.0) -> torch.Tensor:
-    """Optimise in memory-sized chunks; poses after the deadline keep +inf loss."""
+                  deadline: float, gen, frozen: Sequence[int] = (), smoothing_b: float = 0.0,
+                  keep_fraction: float = 1.0) -> torch.Tensor:
+    """Optimise in memory-sized chunks; poses after the deadline keep +inf loss.
+
+    keep_fraction < 1: after ``PRUNE_AT`` of the steps only that fraction of each
+    chunk, the best by their loss then, goes on; the others keep that loss.
+    """
     losses = torch.full((poses.size,), float("inf"))
     parts = []
     for sl in _chunks(poses.size, chunk):
         part = poses.select(torch.arange(sl.start, sl.stop))
         if time.time() < deadline or sl.start == 0:  # the first chunk always runs
-            losses[sl] = optimise(problem, part, n_steps, torsions=torsions, gen=gen, frozen=frozen,
-                                  smoothing_b=smoothing_b)
+            losses[sl] = _optimise_pruned(problem, part, n_steps, torsions, gen, frozen, smoothing_b,
+                                          keep_fraction)
         parts.append(part)
     merged = PoseBatch.cat(parts)
     poses.conf, poses.site, poses.base_rot = merged.conf, merged.site, merged.base_rot
     poses.rotvec, poses.trans, poses.tors = merged.rotvec, merged.trans, merged.tors
+    return losses
+
+
+def _optimise_pruned(problem, poses: PoseBatch, n_steps: int, torsions: bool, gen, frozen, smoothing_b: float,
+                     keep_fraction: float) -> torch.Tensor:
+    """:func:`optimise`, the worst of the poses stopped after ``PRUNE_AT`` of the steps (in place)."""
+    n_keep = int(math.ceil(keep_fraction * poses.size))
+    cut = int(PRUNE_AT * n_steps)
+    if n_keep >= poses.size or cut < 1:
+        return optimise(problem, poses, n_steps, torsions=torsions, gen=gen, frozen=frozen, smoothing_b=smoothing_b)
+    losses = optimise(problem, poses, n_steps, torsions=torsions, gen=gen, frozen=frozen, smoothing_b=smoothing_b,
+                      steps=(0, cut))
+    keep = torch.argsort(losses)[:n_keep]
+    best = poses.select(keep)
+    losses[keep] = optimise(problem, best, n_steps, torsions=torsions, gen=gen, frozen=frozen,
+                            smoothing_b=smoothing_b, steps=(cut, n_steps))
+    poses.base_rot[keep] = best.base_rot
+    with torch.no_grad():
+        poses.rotvec[keep] = best.rotvec
+        poses.trans[keep] = best.trans
+        for k in range(len(poses.tors)):
+            poses.tors[k][keep] = best.tors[k]
     return losses
 
 
@@ -312,13 +346,14 @@ def _extend(problem: PlacementProblem, pool: PosePool, bodies: Sequence[int], n:
 def _run_stage(problem, poses, params, chunk, deadline, gen, torsions: bool, n_elite: int,
                flexible: Optional[PoseBatch] = None) -> PosePool:
     """Rigid Adam on ``poses`` (flexible ones: torsions free throughout), then torsions on the best."""
-    smooth = float(params.smoothing_b)
-    losses = _optimise_all(problem, poses, params.n_steps, False, chunk, deadline, gen, smoothing_b=smooth)
+    smooth, keep = float(params.smoothing_b), float(params.keep_fraction)
+    losses = _optimise_all(problem, poses, params.n_steps, False, chunk, deadline, gen, smoothing_b=smooth,
+                           keep_fraction=keep)
     fresh = PosePool(problem, n_elite)
     fresh.add(poses, losses)
     if flexible is not None and flexible.size:
         fresh.add(flexible, _optimise_all(problem, flexible, params.n_steps, True, chunk, deadline, gen,
-                                          smoothing_b=smooth))
+                                          smoothing_b=smooth, keep_fraction=keep))
     if torsions and time.time() < deadline:
         refined = _optimise_all(problem, fresh.poses, params.torsion_steps, True, chunk, deadline, gen,
                                 smoothing_b=smooth)
@@ -356,7 +391,7 @@ class _Budget:
         """Poses affordable for the next stage or round (at least 32, at most max_starts)."""
         left = max(0.0, self.deadline - time.time())
         per_unit = left / max(1.0, self.units)
-        steps = self.params.n_steps + 0.3 * self.params.torsion_steps
+        steps = self.params.n_steps * _step_share(self.params) + 0.3 * self.params.torsion_steps
         n = int(0.8 * per_unit / (steps * self.speed))
         return max(32, min(self.max_starts, n))
 
@@ -394,9 +429,14 @@ def _stage_starts(problem, starter: Optional[StartGenerator], pool: Optional[Pos
     return rigid, (PoseBatch.cat(flexible) if flexible else None)
 
 
+def _step_share(params) -> float:
+    """Steps of an average start relative to n_steps (the pruned ones stop at PRUNE_AT)."""
+    return PRUNE_AT + (1.0 - PRUNE_AT) * float(params.keep_fraction)
+
+
 def _pose_steps(rigid: PoseBatch, flexible: Optional[PoseBatch], params, torsions: bool) -> int:
     n = rigid.size + (flexible.size if flexible is not None else 0)
-    return n * params.n_steps + (params.n_elite * params.torsion_steps if torsions else 0)
+    return int(n * params.n_steps * _step_share(params)) + (params.n_elite * params.torsion_steps if torsions else 0)
 
 
 def search_poses(problem: PlacementProblem, params, deadline: float) -> PosePool:
