@@ -27,7 +27,7 @@ def test_pruned_fit_keeps_the_starts_that_lead_to_the_answer(rigid_p21c_problem)
     half that goes on and still find it; every pose's loss is that of the pose returned."""
     import torch
 
-    from xdxd_cctbx.known_molecule.search import _optimise_all
+    from xdxd_cctbx.known_molecule.batch_fit import optimise_in_chunks
 
     problem, answer = rigid_p21c_problem
     with torch.no_grad():
@@ -37,7 +37,7 @@ def test_pruned_fit_keeps_the_starts_that_lead_to_the_answer(rigid_p21c_problem)
     for keep in (1.0, 0.5):
         poses = _near_and_random(problem, answer, n, seed=7)
         gen = torch.Generator().manual_seed(1)
-        losses = _optimise_all(problem, poses, 100, False, 1000, time.time() + 600, gen, smoothing_b=100.0,
+        losses = optimise_in_chunks(problem, poses, 100, False, 1000, time.time() + 600, gen, smoothing_b=100.0,
                                keep_fraction=keep)
         with torch.no_grad():
             assert torch.allclose(losses, problem.losses(poses)[0], atol=1e-5)

@@ -19,7 +19,9 @@ the basin of a correct pose more than they help to find it):
    (:mod:`.starts`, molecular replacement given the bodies already placed;
    for flexible molecules also from their rigid core alone), some with random
    torsion changes, plus a quarter random poses. Rigid Adam on
-   1 - corr(|E_obs|, |E_calc|) + clash, then torsion refinement of the best.
+   1 - corr(|E_obs|, |E_calc|) + clash (the worse half of the starts stop
+   after 40 % of the steps, :mod:`.batch_fit`), then torsion refinement of
+   the best.
 2. Rounds: from the best distinct poses: every other conformer superposed,
    single torsions turned by 120/180/240 degrees, each body re-placed by the
    translation function given all others (a single body: the next peaks of
@@ -45,7 +47,6 @@ the enantiomorph included, have the same amplitudes).
 from __future__ import annotations
 
 import logging
-import math
 import time
 from dataclasses import dataclass, field
 from typing import Any, Dict, List, Optional, Sequence
@@ -54,10 +55,11 @@ import torch
 
 from xdxd_cctbx.errors import InputError
 from xdxd_cctbx.known_molecule import structures
+from xdxd_cctbx.known_molecule.batch_fit import SearchBudget, chunk_size, optimise_in_chunks, pose_steps
 from xdxd_cctbx.known_molecule.bodies import build_bodies
 from xdxd_cctbx.known_molecule.molecules import (
     check_cell_volume, parse_molecules, resolve_copies)
-from xdxd_cctbx.known_molecule.placement import PlacementProblem, PoseBatch, optimise, swap_conformers
+from xdxd_cctbx.known_molecule.placement import PlacementProblem, PoseBatch, swap_conformers
 from xdxd_cctbx.known_molecule.polish import polish
 from xdxd_cctbx.known_molecule.pose_moves import torsion_flips, torsion_kicks
 from xdxd_cctbx.known_molecule.pose_pool import PosePool, distinct
@@ -164,11 +166,9 @@ known_molecule
 }
 """
 
-_WORK_LIMIT = 6.0e7  # elementwise work per optimisation batch (memory and speed on CPU)
 CONVERGED_LOSS = 0.12  # 1 - corr of a converged fit: above it, an attempt that ends early is followed by another
 RESTART_FRACTION = 0.5  # a restart needs this fraction of the first attempt's time left
 MIN_SEARCH_REFLECTIONS = 100  # search_d_min leaves at least this many reflections to fit, or none out
-PRUNE_AT = 0.4  # of an optimisation's steps, when the worst starts stop (keep_fraction)
 SPLIT_CHECK_FRACTION = 0.1  # of max_seconds kept for the second look at minor molecules' site splits
 
 
@@ -203,55 +203,6 @@ def _extract(params):
     if hasattr(params, "known_molecule") and not hasattr(params, "n_starts"):
         return params.known_molecule
     return params
-
-
-def _chunks(n: int, per: int):
-    for start in range(0, n, per):
-        yield slice(start, min(n, start + per))
-
-
-def _optimise_all(problem, poses: PoseBatch, n_steps: int, torsions: bool, chunk: int,
-                  deadline: float, gen, frozen: Sequence[int] = (), smoothing_b: float = 0.0,
-                  keep_fraction: float = 1.0) -> torch.Tensor:
-    """Optimise in memory-sized chunks; poses after the deadline keep +inf loss.
-
-    keep_fraction < 1: after ``PRUNE_AT`` of the steps only that fraction of each
-    chunk, the best by their loss then, goes on; the others keep that loss.
-    """
-    losses = torch.full((poses.size,), float("inf"))
-    parts = []
-    for sl in _chunks(poses.size, chunk):
-        part = poses.select(torch.arange(sl.start, sl.stop))
-        if time.time() < deadline or sl.start == 0:  # the first chunk always runs
-            losses[sl] = _optimise_pruned(problem, part, n_steps, torsions, gen, frozen, smoothing_b,
-                                          keep_fraction)
-        parts.append(part)
-    merged = PoseBatch.cat(parts)
-    poses.conf, poses.site, poses.base_rot = merged.conf, merged.site, merged.base_rot
-    poses.rotvec, poses.trans, poses.tors = merged.rotvec, merged.trans, merged.tors
-    return losses
-
-
-def _optimise_pruned(problem, poses: PoseBatch, n_steps: int, torsions: bool, gen, frozen, smoothing_b: float,
-                     keep_fraction: float) -> torch.Tensor:
-    """:func:`optimise`, the worst of the poses stopped after ``PRUNE_AT`` of the steps (in place)."""
-    n_keep = int(math.ceil(keep_fraction * poses.size))
-    cut = int(PRUNE_AT * n_steps)
-    if n_keep >= poses.size or cut < 1:
-        return optimise(problem, poses, n_steps, torsions=torsions, gen=gen, frozen=frozen, smoothing_b=smoothing_b)
-    losses = optimise(problem, poses, n_steps, torsions=torsions, gen=gen, frozen=frozen, smoothing_b=smoothing_b,
-                      steps=(0, cut))
-    keep = torch.argsort(losses)[:n_keep]
-    best = poses.select(keep)
-    losses[keep] = optimise(problem, best, n_steps, torsions=torsions, gen=gen, frozen=frozen,
-                            smoothing_b=smoothing_b, steps=(cut, n_steps))
-    poses.base_rot[keep] = best.base_rot
-    with torch.no_grad():
-        poses.rotvec[keep] = best.rotvec
-        poses.trans[keep] = best.trans
-        for k in range(len(poses.tors)):
-            poses.tors[k][keep] = best.tors[k]
-    return losses
 
 
 def _variants(problem: PlacementProblem, pool: PosePool, n_total: int, gen, torsions: bool,
@@ -347,15 +298,15 @@ def _run_stage(problem, poses, params, chunk, deadline, gen, torsions: bool, n_e
                flexible: Optional[PoseBatch] = None) -> PosePool:
     """Rigid Adam on ``poses`` (flexible ones: torsions free throughout), then torsions on the best."""
     smooth, keep = float(params.smoothing_b), float(params.keep_fraction)
-    losses = _optimise_all(problem, poses, params.n_steps, False, chunk, deadline, gen, smoothing_b=smooth,
+    losses = optimise_in_chunks(problem, poses, params.n_steps, False, chunk, deadline, gen, smoothing_b=smooth,
                            keep_fraction=keep)
     fresh = PosePool(problem, n_elite)
     fresh.add(poses, losses)
     if flexible is not None and flexible.size:
-        fresh.add(flexible, _optimise_all(problem, flexible, params.n_steps, True, chunk, deadline, gen,
+        fresh.add(flexible, optimise_in_chunks(problem, flexible, params.n_steps, True, chunk, deadline, gen,
                                           smoothing_b=smooth, keep_fraction=keep))
     if torsions and time.time() < deadline:
-        refined = _optimise_all(problem, fresh.poses, params.torsion_steps, True, chunk, deadline, gen,
+        refined = optimise_in_chunks(problem, fresh.poses, params.torsion_steps, True, chunk, deadline, gen,
                                 smoothing_b=smooth)
         poses = fresh.poses
         fresh = PosePool(problem, n_elite)
@@ -370,35 +321,6 @@ def _with_random_torsions(problem: PlacementProblem, poses: PoseBatch, bodies: S
     for k in bodies:
         out.tors[k] = fresh.tors[k]
     return out
-
-
-class _Budget:
-    """Sizes batches so that the remaining stages and rounds fit the time limit."""
-
-    def __init__(self, problem: PlacementProblem, params, deadline: float, n_units: float,
-                 max_starts: int) -> None:
-        self.params = params
-        self.max_starts = max_starts
-        self.deadline = deadline
-        self.units = n_units
-        poses = problem.random_poses(32, torch.Generator().manual_seed(0))
-        optimise(problem, poses.select(torch.arange(4)), 1)  # warm-up
-        t0 = time.time()
-        optimise(problem, poses, 3)
-        self.speed = max(1e-6, (time.time() - t0) / 96.0)  # seconds per pose and step
-
-    def starts(self) -> int:
-        """Poses affordable for the next stage or round (at least 32, at most max_starts)."""
-        left = max(0.0, self.deadline - time.time())
-        per_unit = left / max(1.0, self.units)
-        steps = self.params.n_steps * _step_share(self.params) + 0.3 * self.params.torsion_steps
-        n = int(0.8 * per_unit / (steps * self.speed))
-        return max(32, min(self.max_starts, n))
-
-    def done(self, seconds: float, pose_steps: int) -> None:
-        self.units = max(1.0, self.units - 1)
-        if pose_steps > 0:
-            self.speed = max(1e-6, seconds / pose_steps)
 
 
 def _stage_starts(problem, starter: Optional[StartGenerator], pool: Optional[PosePool], placed, group,
@@ -427,16 +349,6 @@ def _stage_starts(problem, starter: Optional[StartGenerator], pool: Optional[Pos
     rigid = PoseBatch.cat([b for b in rigid if b.size])
     flexible = [b for b in flexible if b.size]
     return rigid, (PoseBatch.cat(flexible) if flexible else None)
-
-
-def _step_share(params) -> float:
-    """Steps of an average start relative to n_steps (the pruned ones stop at PRUNE_AT)."""
-    return PRUNE_AT + (1.0 - PRUNE_AT) * float(params.keep_fraction)
-
-
-def _pose_steps(rigid: PoseBatch, flexible: Optional[PoseBatch], params, torsions: bool) -> int:
-    n = rigid.size + (flexible.size if flexible is not None else 0)
-    return int(n * params.n_steps * _step_share(params)) + (params.n_elite * params.torsion_steps if torsions else 0)
 
 
 def search_poses(problem: PlacementProblem, params, deadline: float) -> PosePool:
@@ -485,9 +397,9 @@ def _stage_runner(params):
 
     def place_stage(problem: PlacementProblem, poses: PoseBatch, frozen: Sequence[int],
                     deadline: float) -> PosePool:
-        chunk = max(8, int(_WORK_LIMIT // max(1.0, problem.cost_per_pose())))
+        chunk = chunk_size(problem)
         n_steps = max(30, params.n_steps // 2)  # only small bodies move
-        losses = _optimise_all(problem, poses, n_steps, False, chunk, deadline, gen, frozen,
+        losses = optimise_in_chunks(problem, poses, n_steps, False, chunk, deadline, gen, frozen,
                                smoothing_b=float(params.smoothing_b))
         pool = PosePool(problem, params.n_elite)
         pool.add(poses, losses)
@@ -510,10 +422,10 @@ def _one_attempt(problem: PlacementProblem, params, deadline: float, starter: Op
     """
     t_start = time.time()
     gen = torch.Generator().manual_seed(seed)
-    chunk = max(8, int(_WORK_LIMIT // max(1.0, problem.cost_per_pose())))
+    chunk = chunk_size(problem)
     torsions = params.torsion_steps > 0 and any(len(a) for a in problem.tors_axes)
     stages = plan_stages(problem)
-    budget = _Budget(problem, params, deadline, len(stages) + 0.7 * (params.n_rounds - 1), max_starts)
+    budget = SearchBudget(problem, params, deadline, len(stages) + 0.7 * (params.n_rounds - 1), max_starts)
     placed: List[int] = []
     pool: Optional[PosePool] = None
     for i, group in enumerate(stages):  # build the asymmetric unit body by body
@@ -529,7 +441,7 @@ def _one_attempt(problem: PlacementProblem, params, deadline: float, starter: Op
         problem.set_active(placed)
         t1 = time.time()
         pool = _run_stage(problem, rigid, params, chunk, deadline, gen, torsions, params.n_elite, flexible)
-        budget.done(time.time() - t1, _pose_steps(rigid, flexible, params, torsions))
+        budget.done(time.time() - t1, pose_steps(rigid, flexible, params, torsions))
         logger.info("stage %d/%d (bodies %s): %.1f s (starts %.1f s), best loss %.4f (pool %s)", i + 1,
                     len(stages), group, time.time() - t0, t_starts, float(pool.losses[0]),
                     " ".join(f"{v:.3f}" for v in pool.losses[:5].tolist()))
@@ -552,7 +464,7 @@ def _one_attempt(problem: PlacementProblem, params, deadline: float, starter: Op
             torsion_kicks(pool.poses, n_flex, gen)]) if n_flex else None
         t1 = time.time()
         fresh = _run_stage(problem, poses, params, chunk, deadline, gen, torsions, params.n_elite, flexible)
-        budget.done(time.time() - t1, _pose_steps(poses, flexible, params, torsions))
+        budget.done(time.time() - t1, pose_steps(poses, flexible, params, torsions))
         pool.add(fresh.poses, fresh.losses)
         best_history.append(float(pool.losses[0]))
         logger.info("round %d/%d: %.1f s, best loss %.4f (pool %s)", r + 1, n_rounds, time.time() - t0,
