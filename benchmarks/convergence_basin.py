@@ -16,7 +16,6 @@ a start "returns" when its final loss is within 0.02 of the answer's.
 from __future__ import annotations
 
 import argparse
-import math
 import time
 
 import xdxd_cctbx  # noqa: F401  (import order: boost.python, torch, cctbx)
@@ -45,20 +44,6 @@ def answer_of(set_path: str, table_path: str, name: str, seconds: float):
     return problem, best, float(pool.losses[0]), matched
 
 
-def perturbed(best, n: int, degrees: float, angstrom: float, gen: torch.Generator):
-    """n copies of ``best``, every body turned by ``degrees`` and moved by ``angstrom``."""
-    from xdxd_cctbx.known_molecule.placement import quaternion_matrix
-
-    starts = best.select(torch.zeros(n, dtype=torch.long))
-    k = starts.trans.shape[1]
-    axis = torch.randn(n, k, 3, generator=gen)
-    axis = axis / axis.norm(dim=-1, keepdim=True)
-    starts.base_rot = quaternion_matrix(axis * math.radians(degrees)).to(starts.base_rot.dtype) @ starts.base_rot
-    step = torch.randn(n, k, 3, generator=gen)
-    starts.trans = starts.trans + angstrom * (step / step.norm(dim=-1, keepdim=True)).to(starts.trans.dtype)
-    return starts
-
-
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("set")
@@ -70,6 +55,7 @@ def main() -> None:
     ap.add_argument("--search-seconds", type=float, default=90.0)
     args = ap.parse_args()
     from xdxd_cctbx.known_molecule.placement import optimise
+    from xdxd_cctbx.known_molecule.pose_moves import turned_and_moved
 
     torch.set_num_threads(1)
     print(f"{args.n} starts per perturbation, {args.steps} rigid Adam steps, 1 thread; "
@@ -84,7 +70,7 @@ def main() -> None:
         if matched >= 1.0:
             gen = torch.Generator().manual_seed(5)
             for p in PERTURBATIONS:
-                starts = perturbed(best, args.n, *p, gen)
+                starts = turned_and_moved(best, args.n, *p, gen)
                 found = []
                 for b in args.b:
                     losses = optimise(problem, starts.select(torch.arange(args.n)), args.steps, smoothing_b=b)

@@ -269,10 +269,6 @@ def test_molecule_table_entries():
         molecule_strings("CCO")
 
 
-if __name__ == "__main__":
-    sys.exit(pytest.main([__file__, "-q"]))
-
-
 def test_search_limit_fits_the_task_timeout():
     from xdxd_cctbx.benchmark.runner import fit_search_to_timeout
     from xdxd_cctbx.solver import default_params
@@ -284,3 +280,7 @@ def test_search_limit_fits_the_task_timeout():
     assert fit_search_to_timeout(params, 300) == 210 and params.known_molecule.max_seconds == 210
     params.known_molecule.max_seconds = 3000
     assert fit_search_to_timeout(params, 2000) == 1500
+
+
+if __name__ == "__main__":
+    sys.exit(pytest.main([__file__, "-q"]))

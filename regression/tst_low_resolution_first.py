@@ -1,5 +1,4 @@
 """The search's optimiser fits low resolution first (placement.optimise, smoothing_b)."""
-import math
 
 import numpy as np
 import pytest
@@ -29,19 +28,15 @@ def test_low_resolution_first_widens_the_basin_and_returns_unweighted_losses(rig
     when the fit starts at low resolution; the losses returned are the plain (unweighted) ones."""
     import torch
 
-    from xdxd_cctbx.known_molecule.placement import optimise, quaternion_matrix
+    from xdxd_cctbx.known_molecule.placement import optimise
+    from xdxd_cctbx.known_molecule.pose_moves import turned_and_moved
 
     problem, answer = rigid_p21c_problem
     with torch.no_grad():
         best = float(problem.losses(answer)[0][0])
     n = 48
     gen = torch.Generator().manual_seed(5)
-    starts = answer.select(torch.zeros(n, dtype=torch.long))
-    axis = torch.randn(n, 1, 3, generator=gen)
-    axis = axis / axis.norm(dim=-1, keepdim=True)
-    starts.base_rot = quaternion_matrix(axis * math.radians(30)).to(starts.base_rot.dtype) @ starts.base_rot
-    step = torch.randn(n, 1, 3, generator=gen)
-    starts.trans = starts.trans + 1.5 * (step / step.norm(dim=-1, keepdim=True)).to(starts.trans.dtype)
+    starts = turned_and_moved(answer, n, 30.0, 1.5, gen)
     found = {}
     for b in (0.0, 100.0):
         poses = starts.select(torch.arange(n))

@@ -1,6 +1,5 @@
 """Where the search spends its starts: pruned optimisations, rotation/translation peaks not
 tried before (known_molecule.search, known_molecule.starts)."""
-import math
 import time
 
 import xdxd_cctbx  # noqa: F401  (import order)
@@ -10,16 +9,11 @@ def _near_and_random(problem, answer, n, seed):
     """n starts turned 20 degrees and moved 1 A from the answer, and n random ones."""
     import torch
 
-    from xdxd_cctbx.known_molecule.placement import PoseBatch, quaternion_matrix
+    from xdxd_cctbx.known_molecule.placement import PoseBatch
+    from xdxd_cctbx.known_molecule.pose_moves import turned_and_moved
 
     gen = torch.Generator().manual_seed(seed)
-    near = answer.select(torch.zeros(n, dtype=torch.long))
-    axis = torch.randn(n, 1, 3, generator=gen)
-    axis = axis / axis.norm(dim=-1, keepdim=True)
-    near.base_rot = quaternion_matrix(axis * math.radians(20)).to(near.base_rot.dtype) @ near.base_rot
-    step = torch.randn(n, 1, 3, generator=gen)
-    near.trans = near.trans + (step / step.norm(dim=-1, keepdim=True)).to(near.trans.dtype)
-    return PoseBatch.cat([near, problem.random_poses(n, gen)])
+    return PoseBatch.cat([turned_and_moved(answer, n, 20.0, 1.0, gen), problem.random_poses(n, gen)])
 
 
 def test_pruned_fit_keeps_the_starts_that_lead_to_the_answer(rigid_p21c_problem):

@@ -1,8 +1,9 @@
-"""Moves of the search's rounds that change torsions of the best poses.
+"""Moves of poses: the search's rounds change torsions of the best poses.
 
 Fixed flips (one torsion turned by 120, 180 or 240 degrees) and kicks (one to
 three torsions turned by random angles, basin hopping); both keep each pose's
-placement and conformer.
+placement and conformer. :func:`turned_and_moved` displaces whole bodies by
+set amounts (how far from an answer the optimiser still finds it).
 """
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ import math
 
 import torch
 
-from xdxd_cctbx.known_molecule.placement import PlacementProblem, PoseBatch
+from xdxd_cctbx.known_molecule.placement import PlacementProblem, PoseBatch, quaternion_matrix
 
 
 def torsion_flips(problem: PlacementProblem, poses: PoseBatch) -> PoseBatch:
@@ -47,4 +48,17 @@ def torsion_kicks(elite: PoseBatch, n: int, gen) -> PoseBatch:
         which = torch.randperm(n_tors, generator=gen)[:n_kick]
         delta = (torch.rand(n_kick, generator=gen) * 2 - 1) * math.pi
         out.tors[k][i, which] = out.tors[k][i, which] + delta.to(out.tors[k].dtype)
+    return out
+
+
+def turned_and_moved(pose: PoseBatch, n: int, degrees: float, angstrom: float, gen) -> PoseBatch:
+    """n copies of the first pose, every body turned by ``degrees`` about a random axis and
+    moved by ``angstrom`` in a random direction."""
+    out = pose.select(torch.zeros(n, dtype=torch.long))
+    k = out.trans.shape[1]
+    axis = torch.randn(n, k, 3, generator=gen)
+    axis = axis / axis.norm(dim=-1, keepdim=True)
+    out.base_rot = quaternion_matrix(axis * math.radians(degrees)).to(out.base_rot.dtype) @ out.base_rot
+    step = torch.randn(n, k, 3, generator=gen)
+    out.trans = out.trans + angstrom * (step / step.norm(dim=-1, keepdim=True)).to(out.trans.dtype)
     return out

@@ -299,15 +299,15 @@ def _run_stage(problem, poses, params, chunk, deadline, gen, torsions: bool, n_e
     """Rigid Adam on ``poses`` (flexible ones: torsions free throughout), then torsions on the best."""
     smooth, keep = float(params.smoothing_b), float(params.keep_fraction)
     losses = optimise_in_chunks(problem, poses, params.n_steps, False, chunk, deadline, gen, smoothing_b=smooth,
-                           keep_fraction=keep)
+                                keep_fraction=keep)
     fresh = PosePool(problem, n_elite)
     fresh.add(poses, losses)
     if flexible is not None and flexible.size:
         fresh.add(flexible, optimise_in_chunks(problem, flexible, params.n_steps, True, chunk, deadline, gen,
-                                          smoothing_b=smooth, keep_fraction=keep))
+                                               smoothing_b=smooth, keep_fraction=keep))
     if torsions and time.time() < deadline:
         refined = optimise_in_chunks(problem, fresh.poses, params.torsion_steps, True, chunk, deadline, gen,
-                                smoothing_b=smooth)
+                                     smoothing_b=smooth)
         poses = fresh.poses
         fresh = PosePool(problem, n_elite)
         fresh.add(poses, refined)
@@ -400,7 +400,7 @@ def _stage_runner(params):
         chunk = chunk_size(problem)
         n_steps = max(30, params.n_steps // 2)  # only small bodies move
         losses = optimise_in_chunks(problem, poses, n_steps, False, chunk, deadline, gen, frozen,
-                               smoothing_b=float(params.smoothing_b))
+                                    smoothing_b=float(params.smoothing_b))
         pool = PosePool(problem, params.n_elite)
         pool.add(poses, losses)
         return pool
