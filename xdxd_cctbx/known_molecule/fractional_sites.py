@@ -8,6 +8,11 @@ two different -4 sites. The copies alone do not say which.
 space group's site orders (fewest sites first) and keeps the one whose bodies
 alone, placed against the data, fit best. The molecule's own heavy atoms carry
 most of the test; the simplest split wins unless another fits clearly better.
+
+A single atom's whole copy may be shared out too (one Cu2+ per asymmetric unit
+as two half ions on two inversion centres): :mod:`.split_check` tries that
+with the rest of the structure placed, since a lone atom's fit cannot tell (a
+general site and a pair of special ones can give the same amplitudes).
 """
 from __future__ import annotations
 
@@ -37,6 +42,25 @@ def site_splits(fraction: float, orders: Sequence[int], max_sites: int = 3) -> L
     return out
 
 
+def split_orders(orders: Sequence[int], general: bool) -> List[int]:
+    """Site orders a split may use: the special ones, and 1 (a general position) when a whole
+    copy is shared out."""
+    return ([1] if general else []) + [o for o in orders if o != 1]
+
+
+def split_bodies(conformers, split: Sequence[int], space_group_info, m: int, first_copy: int,
+                 seed: int = 0) -> List[Body]:
+    """One body per order of ``split`` (1: a general position)."""
+    return [Body(conformers, 1.0, None, m, first_copy + j) if o == 1 else
+            Body(conformers, 1.0 / o, special_sites(space_group_info, o, seed=seed), m, first_copy + j)
+            for j, o in enumerate(split)]
+
+
+def split_text(split: Sequence[int]) -> str:
+    """'1 + 1/2 + 1/3 + 1/6': the copies on a general position (1) and on each site."""
+    return " + ".join("1" if o == 1 else f"1/{o}" for o in split)
+
+
 def choose_site_splits(specs, f_obs, space_group_info, conformer_sets, *, seed: int = 0, e_obs=None,
                      n_poses: int = 64, n_steps: int = 60) -> Dict[int, Tuple[int, ...]]:
     """Site orders for the fractional copy of each molecule with a choice.
@@ -61,15 +85,14 @@ def choose_site_splits(specs, f_obs, space_group_info, conformer_sets, *, seed: 
         pick = best if scores[best] < scores[0] - BETTER_BY else 0
         chosen[m] = splits[pick]
         logger.info("molecule %s: %s per asymmetric unit as %s (fit of the atoms alone: %s)", spec.name,
-                    f"1/{order}", " + ".join(f"1/{o}" for o in splits[pick]),
+                    f"1/{order}", split_text(splits[pick]),
                     ", ".join(f"{'+'.join(map(str, s))}: {v:.3f}" for s, v in zip(splits, scores)))
     return chosen
 
 
 def _fit(f_obs, space_group_info, conformers, split, m, seed, e_obs, n_poses, n_steps) -> float:
     try:
-        bodies = [Body(conformers, 1.0 / o, special_sites(space_group_info, o, seed=seed), m, j)
-                  for j, o in enumerate(split)]
+        bodies = split_bodies(conformers, split, space_group_info, m, 0, seed)
     except InputError:
         return float("inf")
     problem = PlacementProblem(f_obs, bodies, e_obs=e_obs)

@@ -63,7 +63,8 @@ from xdxd_cctbx.known_molecule.placement import PlacementProblem, PoseBatch, swa
 from xdxd_cctbx.known_molecule.polish import polish
 from xdxd_cctbx.known_molecule.pose_moves import torsion_flips, torsion_kicks
 from xdxd_cctbx.known_molecule.pose_pool import PosePool, distinct
-from xdxd_cctbx.known_molecule.split_check import minor_split_options, reconsider_splits
+from xdxd_cctbx.known_molecule.split_check import (
+    major_split_options, minor_split_options, reconsider_splits, search_alternatives)
 from xdxd_cctbx.known_molecule.starts import StartGenerator
 
 logger = logging.getLogger(__name__)
@@ -541,7 +542,16 @@ def _place(f_obs, molecules, unit_cell_content, params, copies, i_obs, e_obs) ->
                 "refinement)" if data_cut else "", sg_info)
     resplit = minor_split_options(problem, sg_info)
     reserve = SPLIT_CHECK_FRACTION * float(params.max_seconds) if resplit else 0.0
-    pool = search_poses(problem, params, deadline - reserve)
+    alternatives = major_split_options(problem, sg_info)
+    if alternatives:  # a heavy single atom that may be shared out over sites otherwise
+        t_now = time.time()
+        pool = search_poses(problem, params, t_now + (deadline - reserve - t_now) / (1 + len(alternatives)))
+        if float(pool.losses[0]) >= CONVERGED_LOSS:
+            problem, pool = search_alternatives(problem, pool, alternatives, sg_info, params, deadline - reserve,
+                                                make_problem, lambda p, t: search_poses(p, params, t))
+            resplit = minor_split_options(problem, sg_info)
+    else:
+        pool = search_poses(problem, params, deadline - reserve)
     if resplit:
         problem, pool = reconsider_splits(problem, pool, sg_info, params, deadline, make_problem,
                                           _stage_runner(params), options=resplit)

@@ -11,6 +11,16 @@ poses of the rest, which stay fixed (translation function, then rigid-body
 optimisation of the split's bodies alone), and replaces the search's split
 when it fits better than the search's best by ``BETTER_BY`` (the search also
 refined the rest; the new split did not, so the test leans to the search).
+
+A single atom's whole copy is part of the choice (order 1 in a split: a
+general position): one Br- per asymmetric unit may be 1/2 + 1/3 + 1/6 on the
+sites of R-3c (COD 2236324's chlorides). A heavy single atom cannot be judged
+that way: the rest was placed around it. One Cu per asymmetric unit as two
+halves on the inversion centres (0,0,0) and (1/2,0,0) of P21/n has the
+amplitudes of one Cu at (1/4,0,0) (measured: ZZULI2), but no ligand fits
+beside the general one. So when the search does not converge and a major
+single atom could be shared out otherwise (:func:`major_split_options`), the
+search is run again with each other split (:func:`search_alternatives`).
 """
 from __future__ import annotations
 
@@ -21,10 +31,11 @@ from typing import Dict, List, Optional, Sequence, Tuple
 import torch
 
 from xdxd_cctbx.errors import InputError
-from xdxd_cctbx.known_molecule.fractional_sites import BETTER_BY, site_splits
-from xdxd_cctbx.known_molecule.placement import Body, PlacementProblem, PoseBatch
+from xdxd_cctbx.known_molecule.fractional_sites import (
+    BETTER_BY, site_splits, split_bodies, split_orders, split_text)
+from xdxd_cctbx.known_molecule.placement import PlacementProblem, PoseBatch
 from xdxd_cctbx.known_molecule.pose_pool import PosePool
-from xdxd_cctbx.known_molecule.sites import site_orders, special_sites
+from xdxd_cctbx.known_molecule.sites import site_orders
 
 logger = logging.getLogger(__name__)
 
@@ -32,36 +43,88 @@ N_BASES = 4  # best poses of the search the split's bodies are placed among
 N_STARTS = 16  # starts per split
 
 
+def _shared_bodies(problem: PlacementProblem, m: int) -> List[int]:
+    """Molecule m's bodies whose split is in question: those on special sites, and for a single
+    atom one on a general position besides (its whole copy may be shared out too)."""
+    ks = [k for k, b in enumerate(problem.bodies) if b.molecule_index == m]
+    special = [k for k in ks if problem.bodies[k].sites]
+    general = [k for k in ks if not problem.bodies[k].sites]
+    if general and problem.bodies[general[-1]].n_atoms == 1:
+        special.append(general[-1])
+    return special
+
+
 def minor_split_options(problem: PlacementProblem, space_group_info) -> Dict[int, List[Tuple[int, ...]]]:
-    """Molecule index -> its splits (more than one) for molecules placed whole on special sites whose
-    bodies are all minor (:meth:`PlacementProblem.minor_bodies`)."""
+    """Molecule index -> its splits (more than one) for molecules placed whole on special sites, or
+    single atoms, whose bodies are all minor (:meth:`PlacementProblem.minor_bodies`); order 1 in a
+    split is a general position."""
     minor = set(problem.minor_bodies())
     orders = site_orders(space_group_info)
     out = {}
     for m in sorted({b.molecule_index for b in problem.bodies}):
         ks = [k for k, b in enumerate(problem.bodies) if b.molecule_index == m]
-        special = [k for k in ks if problem.bodies[k].sites]
-        if not special or len({id(problem.bodies[k].conformers) for k in ks}) != 1:
-            continue  # no fractional copy, or a complex split into fragments
+        shared = _shared_bodies(problem, m)
+        if not shared or not orders or len({id(problem.bodies[k].conformers) for k in ks}) != 1:
+            continue  # nothing to share out, or a complex split into fragments
         if not minor.issuperset(ks):
             continue
-        fraction = sum(problem.bodies[k].occupancy for k in special)
-        splits = site_splits(fraction, orders)
+        fraction = sum(problem.bodies[k].occupancy for k in shared)
+        general = any(not problem.bodies[k].sites for k in shared)
+        splits = site_splits(fraction, split_orders(orders, general))
         if len(splits) > 1:
             out[m] = splits
     return out
 
 
+def major_split_options(problem: PlacementProblem, space_group_info,
+                        max_options: int = 2) -> List[Tuple[int, Tuple[int, ...]]]:
+    """(molecule, split) pairs, fewest sites first, at most ``max_options``: the other ways to
+    share out single-atom molecules that are not minor and have a whole copy."""
+    minor = set(problem.minor_bodies())
+    orders = site_orders(space_group_info)
+    out = []
+    for m in sorted({b.molecule_index for b in problem.bodies}):
+        shared = _shared_bodies(problem, m)
+        if not orders or not any(not problem.bodies[k].sites for k in shared) or minor.issuperset(shared):
+            continue
+        if problem.bodies[shared[0]].n_atoms != 1:
+            continue
+        fraction = sum(problem.bodies[k].occupancy for k in shared)
+        current = _current_split(problem, m)
+        out += [(m, split) for split in site_splits(fraction, split_orders(orders, True)) if split != current]
+    return sorted(out, key=lambda ms: len(ms[1]))[:max_options]
+
+
+def search_alternatives(problem: PlacementProblem, pool: PosePool, options, space_group_info, params,
+                        deadline: float, make_problem, search) -> Tuple[PlacementProblem, PosePool]:
+    """The searched problem and pool, or an alternative split's (:func:`major_split_options`) when
+    its own search fits better by ``BETTER_BY``; ``search(problem, deadline) -> PosePool``."""
+    best = (float(pool.losses[0]), problem, pool)
+    for i, (m, split) in enumerate(options):
+        t0 = time.time()
+        try:
+            new, _, _ = _with_split(problem, m, split, space_group_info, int(params.seed), make_problem)
+        except InputError:
+            continue
+        alt = search(new, t0 + max(0.0, deadline - t0) / (len(options) - i))
+        logger.info("molecule %d shared out as %s: best loss %.4f (searched as %s: %.4f) in %.1f s", m + 1,
+                    split_text(split), float(alt.losses[0]), split_text(_current_split(problem, m)),
+                    float(pool.losses[0]), time.time() - t0)
+        if float(alt.losses[0]) < best[0] - BETTER_BY:
+            best = (float(alt.losses[0]), new, alt)
+    return best[1], best[2]
+
+
 def _with_split(problem: PlacementProblem, m: int, split: Sequence[int], space_group_info, seed: int,
                 make_problem) -> Tuple[PlacementProblem, List[int], List[int]]:
-    """A problem with molecule m's special-site bodies replaced by ``split``; (problem, old index of
-    each kept body, new indices of the split's bodies)."""
-    kept = [k for k, b in enumerate(problem.bodies) if not (b.molecule_index == m and b.sites)]
-    conformers = next(b.conformers for b in problem.bodies if b.molecule_index == m and b.sites)
+    """A problem with molecule m's shared bodies (:func:`_shared_bodies`) replaced by ``split``;
+    (problem, old index of each kept body, new indices of the split's bodies)."""
+    shared = set(_shared_bodies(problem, m))
+    kept = [k for k in range(len(problem.bodies)) if k not in shared]
+    conformers = problem.bodies[min(shared)].conformers
     whole = sum(1 for k in kept if problem.bodies[k].molecule_index == m)
     bodies = [problem.bodies[k] for k in kept]
-    bodies += [Body(conformers, 1.0 / o, special_sites(space_group_info, o, seed=seed), m, whole + j)
-               for j, o in enumerate(split)]
+    bodies += split_bodies(conformers, split, space_group_info, m, whole, seed)
     return make_problem(bodies), kept, list(range(len(kept), len(bodies)))
 
 
@@ -79,8 +142,8 @@ def _carry_poses(old: PoseBatch, new_problem: PlacementProblem, kept: Sequence[i
 
 
 def _current_split(problem: PlacementProblem, m: int) -> Tuple[int, ...]:
-    return tuple(sorted(int(round(1.0 / b.occupancy)) for b in problem.bodies
-                        if b.molecule_index == m and b.sites))
+    return tuple(sorted(1 if not problem.bodies[k].sites else int(round(1.0 / problem.bodies[k].occupancy))
+                        for k in _shared_bodies(problem, m)))
 
 
 def reconsider_splits(problem: PlacementProblem, pool: PosePool, space_group_info, params, deadline: float,
@@ -123,8 +186,8 @@ def reconsider_splits(problem: PlacementProblem, pool: PosePool, space_group_inf
         best = min(scores, key=lambda s: scores[s][0])
         switch = scores[best][0] < search_best - BETTER_BY
         logger.info("molecule %d: %s with the rest placed (search's best %.3f; %s) in %.1f s", m + 1,
-                    ("shared out as " + " + ".join(f"1/{o}" for o in best)) if switch else
-                    ("kept as " + " + ".join(f"1/{o}" for o in current)), search_best,
+                    ("shared out as " + split_text(best)) if switch else ("kept as " + split_text(current)),
+                    search_best,
                     ", ".join(f"{'+'.join(map(str, s))}: {v[0]:.3f}" for s, v in scores.items()), time.time() - t0)
         if switch:
             problem, pool = scores[best][1], scores[best][2]
