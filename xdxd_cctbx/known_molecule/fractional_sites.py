@@ -43,9 +43,9 @@ def site_splits(fraction: float, orders: Sequence[int], max_sites: int = 3) -> L
 
 
 def split_orders(orders: Sequence[int], general: bool) -> List[int]:
-    """Site orders a split may use: the special ones, and 1 (a general position) when a whole
-    copy is shared out."""
-    return ([1] if general else []) + [o for o in orders if o != 1]
+    """Site orders a split may use: the special ones (:func:`.sites.site_orders`), and 1 (a
+    general position) when a whole copy is shared out."""
+    return ([1] if general else []) + list(orders)
 
 
 def split_bodies(conformers, split: Sequence[int], space_group_info, m: int, first_copy: int,

@@ -37,7 +37,10 @@ the basin of a correct pose more than they help to find it):
    of all attempts are kept.
 3. A weak scatterer on special sites (half a chloride beside a cluster) whose
    fractional copy can be shared out in other ways gets those tried with the
-   rest placed (:mod:`.split_check`; ``SPLIT_CHECK_FRACTION`` of the time).
+   rest placed (:mod:`.split_check`; ``SPLIT_CHECK_FRACTION`` of the time),
+   a single atom's whole copy included. A heavy single atom that could be
+   shared out otherwise gets a search of its own per other split (at most two)
+   when the first, given its share of the time, does not converge.
 4. The best distinct poses become structures; restrained refinement of the
    first ``n_refine`` (restraints from the molecule) picks the winner.
 
