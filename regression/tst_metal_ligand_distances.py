@@ -2,6 +2,7 @@
 import types
 
 import numpy as np
+import pytest
 import torch
 
 import xdxd_cctbx  # noqa: F401  (import order)
@@ -88,3 +89,45 @@ def test_refinement_restraints_of_a_metal_bond_follow_the_pose():
     without = {(min(i, j), max(i, j)): ideal for i, j, _, ideal, _ in restraint_pairs(problem, maps, unstretched)}
     n_dist = next(k for k in without if zn in k and "N" in (cs.elements[k[0]], cs.elements[k[1]]))
     assert abs(without[n_dist] - 2.45) > 0.1
+
+
+@pytest.mark.parametrize("smiles, centre, bond", [("F[P-](F)(F)(F)(F)F", "P", 1.59),
+                                                  ("[O-][Cl+5]([O-])([O-])([O-])([O-])[O-]", "Cl", 1.43)])
+def test_hypervalent_ion_is_a_regular_octahedron(smiles, centre, bond):
+    """ETKDG gives PF6- F-P-F angles of 30 degrees and a disordered perchlorate's ClO6
+    Cl-O from 0.8 to 7 A; the ensemble keeps only octahedra at the typical bond length
+    (and its scaled copies)."""
+    from xdxd_cctbx.known_molecule.conformers import embed_ensemble
+    from xdxd_cctbx.known_molecule.metal_geometry import ML_SCALES
+
+    cs = embed_ensemble(parse_molecule(smiles), n_conformers=4, seed=0, max_seconds=20)[0]
+    assert set(cs.origin) == {"metal", "metal-scaled"}
+    c = cs.elements.index(centre)
+    ligands = [k for k in range(len(cs.elements)) if k != c]
+    v = cs.coords[:, ligands] - cs.coords[:, [c]]
+    d = np.linalg.norm(v, axis=-1)
+    plain = [k for k, o in enumerate(cs.origin) if o == "metal"]
+    np.testing.assert_allclose(d[plain], bond, atol=0.01)
+    scales = sorted(float(d[k].mean() / bond) for k, o in enumerate(cs.origin) if o == "metal-scaled")
+    np.testing.assert_allclose(scales, sorted(ML_SCALES), atol=0.01)
+    cos = np.einsum("cid,cjd->cij", v, v) / (d[:, :, None] * d[:, None, :])
+    angles = np.degrees(np.arccos(np.clip(cos[:, np.triu_indices(6, 1)[0], np.triu_indices(6, 1)[1]], -1, 1)))
+    assert np.all((np.abs(angles - 90) < 2) | (angles > 178))
+
+
+def test_force_field_does_not_undo_the_idealised_centre():
+    """UFF knows Hg(SiMe3)2; its optimisation must leave the idealised copies' Hg-Si
+    at the radii sum (and the scaled copies scaled), not pull them all to its own length."""
+    from rdkit import Chem
+
+    from xdxd_cctbx.known_molecule.conformers import embed_ensemble
+    from xdxd_cctbx.known_molecule.metal_geometry import ML_SCALES
+
+    cs = embed_ensemble(parse_molecule("C[Si](C)(C)[Hg][Si](C)(C)C"), n_conformers=4, seed=0, max_seconds=20)[0]
+    hg = cs.elements.index("Hg")
+    si = [k for k, e in enumerate(cs.elements) if e == "Si"]
+    d = np.linalg.norm(cs.coords[:, si] - cs.coords[:, [hg]], axis=-1).mean(1)
+    radii = Chem.GetPeriodicTable().GetRcovalent("Hg") + Chem.GetPeriodicTable().GetRcovalent("Si")
+    np.testing.assert_allclose([d[k] for k, o in enumerate(cs.origin) if o == "metal"], radii, atol=0.02)
+    scaled = sorted(float(d[k] / radii) for k, o in enumerate(cs.origin) if o == "metal-scaled")
+    np.testing.assert_allclose(scaled, sorted(ML_SCALES), atol=0.02)

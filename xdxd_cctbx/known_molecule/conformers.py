@@ -179,6 +179,15 @@ def _optimise(mol, conf_ids: List[int], max_iters: int = 400) -> List[int]:
     return new_ids
 
 
+def _hypervalent_ion(mol) -> bool:
+    """Whether the molecule is one hypervalent centre and its terminal ligands (PF6-, ClO6)."""
+    from xdxd_cctbx.known_molecule.metal_geometry import hypervalent_sites
+
+    heavy = [a.GetIdx() for a in mol.GetAtoms() if a.GetAtomicNum() > 1]
+    return any((sites := hypervalent_sites(mol, i)) is not None and len(sites) + 1 == len(heavy)
+               for i in heavy)
+
+
 def _idealise_metals(mol, conf_ids: List[int], max_confs: int = 8) -> Dict[int, str]:
     """Copies of conformers with regular metal coordination (see :mod:`.metal_geometry`).
 
@@ -402,9 +411,12 @@ def embed_ensemble(spec: MoleculeSpec, n_conformers: int = 16, seed: int = 0,
             conf.SetAtomPosition(k, p.tolist())
         cid = mol.AddConformer(conf, assignId=True)
         origin[cid] = "file"
-    origin.update(_idealise_metals(mol, list(ids)))
-    for cid in _optimise(mol, list(ids)):
+    for cid in _optimise(mol, list(ids)):  # optimises every conformer there is: before idealising
         origin[cid] = "optimised"
+    origin.update(_idealise_metals(mol, list(ids)))
+    if _hypervalent_ion(mol) and any(tag.startswith("metal") for tag in origin.values()):
+        for cid in [c for c, tag in origin.items() if not tag.startswith("metal")]:
+            mol.RemoveConformer(cid)  # ETKDG's PF6- and ClO6 are not worth a search
     selected = np.array([a.GetIdx() for a in mol.GetAtoms()
                          if include_hydrogens or a.GetAtomicNum() > 1], dtype=np.int64)
     if len(selected) == 0:

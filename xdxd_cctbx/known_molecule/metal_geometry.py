@@ -22,6 +22,12 @@ spanning one vertex (eta2), two (eta3, eta4) or three (eta5, eta6): its
 centre sits on the mean direction of its vertices, every ring atom at the M-C
 radii sum (piano stools and sandwiches come out octahedral). Centres bonded to
 another metal, or spanning more than six vertices, are left as embedded.
+
+Hypervalent main-group ions (PF6-, SbF6-, SiF6 2-, and the ClO6 that a
+perchlorate disordered over two orientations turns into) come out of ETKDG
+with X-Y from 0.8 to 7 A and F-P-F angles of 30 degrees. A non-metal centre
+with five or six terminal ligands is treated as a metal centre here, with
+X-Y distances from typical bond lengths (``MAIN_GROUP_DISTANCES``).
 """
 from __future__ import annotations
 
@@ -49,6 +55,12 @@ POLYHEDRA: Dict[int, List[Tuple[str, np.ndarray]]] = {
         ("square pyramid", np.array([[0, 0, 1], [1, 0, 0], [0, 1, 0], [-1, 0, 0], [0, -1, 0]], float))],
     6: [("octahedral", np.array([[1, 0, 0], [-1, 0, 0], [0, 1, 0], [0, -1, 0], [0, 0, 1], [0, 0, -1]], float))],
 }
+
+
+# typical X-Y bond lengths (A) of hypervalent ions; other pairs take 0.9 x the covalent radii sum
+MAIN_GROUP_DISTANCES = {("Cl", "O"): 1.43, ("Br", "O"): 1.61, ("I", "O"): 1.85, ("P", "F"): 1.59,
+                        ("As", "F"): 1.71, ("Sb", "F"): 1.88, ("Si", "F"): 1.68, ("S", "F"): 1.56,
+                        ("Ge", "F"): 1.78, ("Se", "F"): 1.70, ("Te", "F"): 1.84, ("P", "Cl"): 2.12}
 
 
 def span(site: List[int]) -> int:
@@ -106,14 +118,28 @@ def coordination_sites(mol, metal: int) -> Optional[List[List[int]]]:
     return sites
 
 
+def hypervalent_sites(mol, centre: int) -> Optional[List[List[int]]]:
+    """One site per ligand of a non-metal with five or six terminal non-H ligands, else None."""
+    atom = mol.GetAtomWithIdx(centre)
+    if atom.GetSymbol() in METALS or atom.GetAtomicNum() <= 2:
+        return None
+    ligands = [n for n in atom.GetNeighbors()]
+    if not 5 <= len(ligands) <= 6 or any(n.GetDegree() != 1 or n.GetAtomicNum() == 1 for n in ligands):
+        return None
+    return [[n.GetIdx()] for n in ligands]
+
+
 def metal_centres(mol) -> List[Tuple[int, List[List[int]]]]:
-    """(metal atom index, coordination sites) for the metals modelled (see :func:`coordination_sites`)."""
+    """(centre atom index, coordination sites) for the metals modelled (see
+    :func:`coordination_sites`) and the hypervalent centres (:func:`hypervalent_sites`)."""
     out = []
     for atom in mol.GetAtoms():
         if atom.GetSymbol() in METALS:
             sites = coordination_sites(mol, atom.GetIdx())
-            if sites is not None:
-                out.append((atom.GetIdx(), sites))
+        else:
+            sites = hypervalent_sites(mol, atom.GetIdx())
+        if sites is not None:
+            out.append((atom.GetIdx(), sites))
     return out
 
 
@@ -153,14 +179,18 @@ def _best_assignment(directions: np.ndarray, vertices: np.ndarray, spans: List[i
 def site_distances(mol, coords: np.ndarray, metal: int, site: List[int], scale: float = 1.0):
     """(M-donor distance, M-to-site-centre distance) targets of a site.
 
-    M-donor: ``scale`` times the covalent radii sum; a hapto group's centre lies
-    where every group atom is at that distance from the metal.
+    M-donor: ``scale`` times the covalent radii sum (for a hypervalent centre
+    the typical bond length); a hapto group's centre lies where every group
+    atom is at that distance from the metal.
     """
     from rdkit import Chem
 
     table = Chem.GetPeriodicTable()
-    d = scale * (table.GetRcovalent(mol.GetAtomWithIdx(metal).GetSymbol())
-                 + table.GetRcovalent(mol.GetAtomWithIdx(site[0]).GetSymbol()))
+    pair = (mol.GetAtomWithIdx(metal).GetSymbol(), mol.GetAtomWithIdx(site[0]).GetSymbol())
+    radii = table.GetRcovalent(pair[0]) + table.GetRcovalent(pair[1])
+    if pair[0] not in METALS:
+        radii = MAIN_GROUP_DISTANCES.get(pair, 0.9 * radii)
+    d = scale * radii
     if len(site) == 1:
         return d, d
     x = coords[site]
@@ -168,15 +198,15 @@ def site_distances(mol, coords: np.ndarray, metal: int, site: List[int], scale: 
     return d, math.sqrt(max(d * d - radius * radius, 0.25 * d * d))
 
 
-def _pairs(mol, n: int):
-    """Bonds, 1-3 pairs (not through a metal) and pairs >= 3 bonds apart."""
+def _pairs(mol, centres: set):
+    """Bonds, 1-3 pairs (not through a metal or an idealised centre) and pairs >= 3 bonds apart."""
     from rdkit import Chem
 
     bonds = [(b.GetBeginAtomIdx(), b.GetEndAtomIdx()) for b in mol.GetBonds()]
     dist = Chem.GetDistanceMatrix(mol)
     angles = []
     for atom in mol.GetAtoms():
-        if atom.GetSymbol() in METALS:
+        if atom.GetSymbol() in METALS or atom.GetIdx() in centres:
             continue
         nbs = [x.GetIdx() for x in atom.GetNeighbors()]
         angles += list(itertools.combinations(nbs, 2))
@@ -214,8 +244,8 @@ def idealise(mol, coords: np.ndarray, polyhedron_choice: int = 0, steps: int = 3
     centre_mx = torch.zeros(len(targets_g), len(coords), dtype=torch.float64)
     for k, site in enumerate(targets_g):
         centre_mx[k, site] = 1.0 / len(site)
-    bonds, angles, far = _pairs(mol, len(coords))
-    metal = np.array([a.GetSymbol() in METALS for a in mol.GetAtoms()])
+    bonds, angles, far = _pairs(mol, set(targets_m))
+    metal = np.array([a.GetSymbol() in METALS or a.GetIdx() in targets_m for a in mol.GetAtoms()])
     keep_b = ~(metal[bonds[:, 0]] | metal[bonds[:, 1]]) if len(bonds) else np.zeros(0, bool)
     bonds = bonds[keep_b]
     x0 = torch.tensor(coords, dtype=torch.float64)
