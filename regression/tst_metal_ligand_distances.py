@@ -131,3 +131,16 @@ def test_force_field_does_not_undo_the_idealised_centre():
     np.testing.assert_allclose([d[k] for k, o in enumerate(cs.origin) if o == "metal"], radii, atol=0.02)
     scaled = sorted(float(d[k] / radii) for k, o in enumerate(cs.origin) if o == "metal-scaled")
     np.testing.assert_allclose(scaled, sorted(ML_SCALES), atol=0.02)
+
+
+@pytest.mark.parametrize("smiles, n_sites", [("F[P-](F)(F)(F)(F)F", 6), ("F[Si-2](F)(F)(F)(F)F", 6),
+                                             ("F[P](F)(F)(F)F", 5), ("F[B-](F)(F)F", None),
+                                             ("[O-][Cl+3]([O-])([O-])[O-]", None), ("CS(F)(F)(F)(F)F", None)])
+def test_hypervalent_centres_have_only_terminal_ligands(smiles, n_sites):
+    """Five or six terminal ligands make a centre idealised; BF4-, ClO4- (ETKDG embeds them
+    well) and an aryl-SF5-like S with a carbon neighbour are left alone."""
+    from xdxd_cctbx.known_molecule.metal_geometry import hypervalent_sites
+
+    mol = parse_molecule(smiles).mol
+    found = [s for s in (hypervalent_sites(mol, a.GetIdx()) for a in mol.GetAtoms()) if s is not None]
+    assert [len(s) for s in found] == ([] if n_sites is None else [n_sites])
