@@ -250,6 +250,8 @@ def test_molecule_file_and_conformer_ensemble(tmp_path):
     assert len(sets) == 1
     cs = sets[0]
     assert "file" in cs.origin and cs.coords.shape[1:] == (9, 3)
+    given = mol.GetConformer().GetPositions()[[a.GetIdx() for a in mol.GetAtoms() if a.GetAtomicNum() > 1]]
+    np.testing.assert_allclose(cs.coords[cs.origin.index("file")], given - given.mean(0), atol=1e-3)  # not relaxed (.sdf: 4 decimals)
     assert len(cs.torsions) == 2  # ring-CH2 and CH2-CH2 (C-O only moves H)
     assert sorted(cs.elements) == sorted("OCCCCCCCC")
     assert 6 <= len(cs.core) <= 8  # the phenyl ring and its axis atoms

@@ -66,7 +66,8 @@ def test_minor_ion_gets_the_split_that_fits_beside_the_placed_molecule(bromides,
     cs, xs = _crystal(bromides)
     make_problem = _problem_maker(xs)
     sg = cs.space_group_info()
-    bodies = [Body(_one_conformer("Cl[Hg]Cl"), 1.0, None, 0, 0), Body(_one_conformer("[Br-]", 0.5), 0.5, special_sites(sg, 2), 1, 0)]
+    bodies = [Body(_one_conformer("Cl[Hg]Cl"), 1.0, None, 0, 0),
+              Body(_one_conformer("[Br-]", 0.5), 0.5, special_sites(sg, 2), 1, 0)]
     problem = make_problem(bodies)
     assert minor_split_options(problem, sg) == {1: [(2,), (3, 6), (6, 6, 6)]}
     params = _quick_params(2)
@@ -92,7 +93,8 @@ def test_a_minor_ions_whole_copy_is_shared_out_over_sites_beside_the_placed_mole
     cs, xs = _crystal([(0.31, 0.0, 0.25), (2 / 3, 1 / 3, 0.011), (0.0, 0.0, 0.0)])
     make_problem = _problem_maker(xs)
     sg = cs.space_group_info()
-    problem = make_problem([Body(_one_conformer("Cl[Hg]Cl"), 1.0, None, 0, 0), Body(_one_conformer("[Br-]"), 1.0, None, 1, 0)])
+    problem = make_problem([Body(_one_conformer("Cl[Hg]Cl"), 1.0, None, 0, 0),
+                            Body(_one_conformer("[Br-]"), 1.0, None, 1, 0)])
     assert minor_split_options(problem, sg) == {1: [(1,), (2, 2), (2, 3, 6), (3, 3, 3)]}
     params = _quick_params(2)
     pool = search_poses(problem, params, time.time() + 30)

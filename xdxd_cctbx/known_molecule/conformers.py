@@ -155,23 +155,24 @@ def _embed(mol, n: int, seed: int, seconds: float, random_coords: bool) -> List[
 
 
 def _optimise(mol, conf_ids: List[int], max_iters: int = 400) -> List[int]:
-    """Force-field optimised copies of conformers, appended to ``mol``."""
+    """Force-field optimised copies of conformers, appended to ``mol``; only the copies
+    move (a file's coordinates and idealised metal centres stay as they are)."""
     from rdkit import Chem
     from rdkit.Chem import AllChem
 
     use_mmff = AllChem.MMFFHasAllMoleculeParams(mol)
     if not use_mmff and not AllChem.UFFHasAllMoleculeParams(mol):
         return []
+    props = AllChem.MMFFGetMoleculeProperties(mol) if use_mmff else None
     new_ids = []
     for cid in conf_ids:
-        conf = Chem.Conformer(mol.GetConformer(cid))
-        new_ids.append(mol.AddConformer(conf, assignId=True))
+        new_ids.append(mol.AddConformer(Chem.Conformer(mol.GetConformer(cid)), assignId=True))
     try:
-        if use_mmff:
-            AllChem.MMFFOptimizeMoleculeConfs(mol, numThreads=1, maxIters=max_iters)
-        else:
-            AllChem.UFFOptimizeMoleculeConfs(mol, numThreads=1, maxIters=max_iters)
-    except (RuntimeError, ValueError) as exc:
+        for cid in new_ids:
+            ff = (AllChem.MMFFGetMoleculeForceField(mol, props, confId=cid) if use_mmff
+                  else AllChem.UFFGetMoleculeForceField(mol, confId=cid))
+            ff.Minimize(maxIts=max_iters)
+    except (RuntimeError, ValueError, AttributeError) as exc:  # AttributeError: no force field set up
         logger.debug("force-field optimisation failed: %s", exc)
         for cid in new_ids:
             mol.RemoveConformer(cid)
@@ -411,7 +412,7 @@ def embed_ensemble(spec: MoleculeSpec, n_conformers: int = 16, seed: int = 0,
             conf.SetAtomPosition(k, p.tolist())
         cid = mol.AddConformer(conf, assignId=True)
         origin[cid] = "file"
-    for cid in _optimise(mol, list(ids)):  # optimises every conformer there is: before idealising
+    for cid in _optimise(mol, list(ids)):
         origin[cid] = "optimised"
     origin.update(_idealise_metals(mol, list(ids)))
     if _hypervalent_ion(mol) and any(tag.startswith("metal") for tag in origin.values()):

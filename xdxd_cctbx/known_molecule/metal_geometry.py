@@ -123,7 +123,7 @@ def hypervalent_sites(mol, centre: int) -> Optional[List[List[int]]]:
     atom = mol.GetAtomWithIdx(centre)
     if atom.GetSymbol() in METALS or atom.GetAtomicNum() <= 2:
         return None
-    ligands = [n for n in atom.GetNeighbors()]
+    ligands = list(atom.GetNeighbors())
     if not 5 <= len(ligands) <= 6 or any(n.GetDegree() != 1 or n.GetAtomicNum() == 1 for n in ligands):
         return None
     return [[n.GetIdx()] for n in ligands]
@@ -187,10 +187,10 @@ def site_distances(mol, coords: np.ndarray, metal: int, site: List[int], scale: 
 
     table = Chem.GetPeriodicTable()
     pair = (mol.GetAtomWithIdx(metal).GetSymbol(), mol.GetAtomWithIdx(site[0]).GetSymbol())
-    radii = table.GetRcovalent(pair[0]) + table.GetRcovalent(pair[1])
+    bond = table.GetRcovalent(pair[0]) + table.GetRcovalent(pair[1])
     if pair[0] not in METALS:
-        radii = MAIN_GROUP_DISTANCES.get(pair, 0.9 * radii)
-    d = scale * radii
+        bond = MAIN_GROUP_DISTANCES.get(pair, 0.9 * bond)
+    d = scale * bond
     if len(site) == 1:
         return d, d
     x = coords[site]
