@@ -57,7 +57,7 @@ Usage examples:
         unknown = [m for m in self.methods if m not in METHODS]
         if unknown:
             raise Sorry(f"unknown method '{unknown[0]}': use one of {', '.join(METHODS)}")
-        self.structures = discover_structures(p.set, count=p.count)
+        self.structures = discover_structures(p.set, count=p.count, names=parse_names(p.structures or []))
         self.molecule_table = None
         if "known_molecule" in self.methods:
             from xdxd_cctbx.benchmark.molecule_table import check_table_covers, read_molecule_table

@@ -20,6 +20,9 @@ molecules = None
 count = None
   .type = int(value_min=1)
   .help = "Only the first COUNT structures of the set"
+structures = None
+  .type = strings
+  .help = "Only these structures of the set, by name (e.g. structures=1004000,2101915)"
 nproc = 1
   .type = int(value_min=1)
   .help = "Worker processes (one torch thread each)"

@@ -123,6 +123,17 @@ def test_failing_structure_is_recorded_and_the_run_goes_on(two_structures, tmp_p
     assert all(os.path.exists(p) for p in paths)
 
 
+def test_structures_are_chosen_by_name(two_structures, tmp_path, capsys):
+    assert [s.name for s in discover_structures(str(two_structures), names=["p21c"])] == ["p21c"]
+    with pytest.raises(InputError, match="^structure p2 is not in the benchmark set .*: give names of its "
+                                         "structures"):
+        discover_structures(str(two_structures), names=["p21c", "p2"])
+    rc = benchmark_main([str(two_structures), "structures=p2", "d_min=1.0", f"output.prefix={tmp_path / 'x'}"])
+    err = capsys.readouterr().err.strip().splitlines()
+    assert rc == 1 and len(err) == 1 and "structure p2 is not in the benchmark set" in err[0]
+    assert not list(tmp_path.iterdir())
+
+
 def test_worker_processes_and_time_limit(two_structures):
     structures = discover_structures(str(two_structures))
     tasks = make_tasks(structures, [1.0], ["charge_flipping"], timeout=0.05)

@@ -144,3 +144,30 @@ def test_hypervalent_centres_have_only_terminal_ligands(smiles, n_sites):
     mol = parse_molecule(smiles).mol
     found = [s for s in (hypervalent_sites(mol, a.GetIdx()) for a in mol.GetAtoms()) if s is not None]
     assert [len(s) for s in found] == ([] if n_sites is None else [n_sites])
+
+
+# a [2Fe-2S] core with an Fe-Fe bond (ring closure 1): ETKDG leaves Fe-Fe and Fe-S far from real lengths
+FE2S2 = "Cl[Fe]1(Cl)2[S][Fe]1(Cl)(Cl)[S]2"
+
+
+def test_metal_cluster_bonds_take_metallic_and_covalent_radii():
+    """Conformers of a cluster: M-M at the metallic radii sum, M-L at the covalent one, scaled copies too."""
+    from rdkit import Chem
+
+    from xdxd_cctbx.known_molecule.conformers import embed_ensemble
+    from xdxd_cctbx.known_molecule.metal_geometry import METALLIC_RADII, ML_SCALES
+
+    cs = embed_ensemble(parse_molecule(FE2S2), n_conformers=4, seed=0, max_seconds=20)[0]
+    table = Chem.GetPeriodicTable()
+    target = {("Fe", "Fe"): 2 * METALLIC_RADII["Fe"],
+              ("Fe", "S"): table.GetRcovalent("Fe") + table.GetRcovalent("S"),
+              ("Cl", "Fe"): table.GetRcovalent("Fe") + table.GetRcovalent("Cl")}
+    pairs = [(a, b, target[tuple(sorted((cs.elements[a], cs.elements[b])))]) for a, b, _ in cs.bonds]
+    ratios = {}
+    for c, origin in enumerate(cs.origin):
+        if origin.startswith("metal"):
+            r = np.array([np.linalg.norm(cs.coords[c][a] - cs.coords[c][b]) / t for a, b, t in pairs])
+            np.testing.assert_allclose(r, r.mean(), atol=0.02)  # every bond at the same scale of its target
+            ratios.setdefault(origin, []).append(round(float(r.mean()), 2))
+    assert ratios["metal"] and set(ratios["metal"]) == {1.0}
+    assert sorted(ratios["metal-scaled"]) == sorted(ML_SCALES)

@@ -137,3 +137,29 @@ def test_a_heavy_ion_that_does_not_fit_on_a_general_position_is_searched_on_two_
     assert sorted((b.molecule_index, round(1 / b.occupancy), b.sites is None) for b in new_problem.bodies) == [
         (0, 2, False), (0, 2, False), (1, 1, True), (1, 1, True)]
     assert float(new_pool.losses[0]) < 0.03
+
+
+def test_a_major_molecule_on_special_sites_gets_its_other_splits_listed():
+    """Half a CCl4 and half a SiCl4 in I-4, one searched on a 2-fold axis, one on two -4 sites: each
+    may sit on the other kind of site instead; the listing offers that for the molecules placed
+    whole on special sites, fewest sites first."""
+    from cctbx import crystal, xray
+
+    from xdxd_cctbx.known_molecule.fractional_sites import plausible_splits, split_bodies
+    from xdxd_cctbx.known_molecule.split_check import major_split_options
+
+    cs = crystal.symmetry(unit_cell=(11.5, 11.5, 7.3, 90, 90, 90), space_group_symbol="I -4")
+    xs = xray.structure(crystal_symmetry=cs)
+    xs.add_scatterer(xray.scatterer(label="C1", site=(0.0, 0.0, 0.0), u=0.03, scattering_type="C"))
+    sg = cs.space_group_info()
+    make_problem = _problem_maker(xs)
+    ccl4, sicl4 = _one_conformer("ClC(Cl)(Cl)Cl", 0.5), _one_conformer("Cl[Si](Cl)(Cl)Cl", 0.5)
+    bodies = split_bodies(ccl4, (2,), sg, 0, 0) + split_bodies(sicl4, (4, 4), sg, 1, 0)
+    assert major_split_options(make_problem(bodies), sg) == [(1, (2,)), (0, (4, 4))]
+    # a single CCl4 on a 2-fold axis and nothing else: its only other split
+    assert major_split_options(make_problem(split_bodies(ccl4, (2,), sg, 0, 0)), sg) == [(0, (4, 4))]
+    # unless its atoms alone fitted far worse there (or not at all: clash and site terms)
+    for scores, options in [({(2,): 0.60, (4, 4): 0.65}, [(0, (4, 4))]), ({(2,): 0.50, (4, 4): 0.65}, []),
+                            ({(2,): 3.6, (4, 4): 3.65}, [])]:
+        plausible = {0: plausible_splits(scores)}
+        assert major_split_options(make_problem(bodies[:1]), sg, plausible=plausible) == options

@@ -21,7 +21,7 @@ import glob
 import json
 import logging
 import os
-from typing import Any, Dict, List, Optional
+from typing import Any, Dict, List, Optional, Sequence
 
 from xdxd_cctbx.errors import InputError
 
@@ -89,8 +89,10 @@ class LoadedStructure:
         return xs
 
 
-def discover_structures(path: str, count: Optional[int] = None) -> List[BenchmarkStructure]:
-    """The structures of the benchmark set at ``path`` (first ``count`` when given).
+def discover_structures(path: str, count: Optional[int] = None,
+                        names: Optional[Sequence[str]] = None) -> List[BenchmarkStructure]:
+    """The structures of the benchmark set at ``path`` (those named in ``names``, in the set's
+    order, then the first ``count`` of them, when given).
 
     Raises InputError for a missing folder or a folder without structures.
     """
@@ -106,6 +108,13 @@ def discover_structures(path: str, count: Optional[int] = None) -> List[Benchmar
         raise InputError(
             f"no structures found in {path}: expected CIF models (optionally with {MANIFEST_NAME}) "
             "or subfolders each holding an .hkl and an .ins/.res")
+    if names:
+        known = {s.name for s in structures}
+        missing = [n for n in names if n not in known]
+        if missing:
+            raise InputError(f"structure {missing[0]} is not in the benchmark set {path}: "
+                             f"give names of its structures (e.g. {structures[0].name})")
+        structures = [s for s in structures if s.name in set(names)]
     if count is not None:
         if count <= 0:
             raise InputError(f"count={count}: give a positive number of structures")

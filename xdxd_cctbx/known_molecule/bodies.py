@@ -8,7 +8,7 @@ split into fragments, the fragments that make up 1/m of it.
 from __future__ import annotations
 
 import logging
-from typing import List, Sequence
+from typing import Dict, List, Optional, Sequence, Tuple
 
 from xdxd_cctbx.errors import InputError
 from xdxd_cctbx.known_molecule.conformers import embed_ensemble
@@ -20,12 +20,14 @@ from xdxd_cctbx.known_molecule.sites import special_sites
 logger = logging.getLogger(__name__)
 
 
-def build_bodies(specs: Sequence[MoleculeSpec], space_group_info, params, f_obs=None, e_obs=None) -> List[Body]:
+def build_bodies(specs: Sequence[MoleculeSpec], space_group_info, params, f_obs=None, e_obs=None,
+                 split_scores: Optional[Dict[int, Dict[Tuple[int, ...], float]]] = None) -> List[Body]:
     """Conformer ensembles and rigid bodies for every copy of every molecule.
 
     With ``f_obs``, molecules whose fractional copy can be shared out over
     special sites in more than one way get the split that fits the data
-    (:func:`.fractional_sites.choose_site_splits`).
+    (:func:`.fractional_sites.choose_site_splits`; ``split_scores`` gets the
+    fit of every split).
     """
     sites_of = {}  # site order -> the space group's sites; a missing one is an input error, reported first
     for spec in specs:
@@ -41,7 +43,8 @@ def build_bodies(specs: Sequence[MoleculeSpec], space_group_info, params, f_obs=
     splits = {}
     if f_obs is not None:
         one_body = {m: sets[0] for m, sets in enumerate(ensembles) if len(sets) == 1}
-        splits = choose_site_splits(specs, f_obs, space_group_info, one_body, seed=params.seed, e_obs=e_obs)
+        splits = choose_site_splits(specs, f_obs, space_group_info, one_body, seed=params.seed, e_obs=e_obs,
+                                    scores_out=split_scores)
     bodies = []
     for m, (spec, sets) in enumerate(zip(specs, ensembles)):
         whole, order = spec.split_copies()

@@ -190,25 +190,31 @@ def _hypervalent_ion(mol) -> bool:
 
 
 def _idealise_metals(mol, conf_ids: List[int], max_confs: int = 8) -> Dict[int, str]:
-    """Copies of conformers with regular metal coordination (see :mod:`.metal_geometry`).
+    """Copies of conformers with regular metal coordination and metal clusters of typical bond
+    lengths (see :mod:`.metal_geometry`).
 
     Returns new conformer id -> origin: "metal" (M-L distances from covalent
-    radii) or "metal-scaled" (the first conformer's centres with the M-L
-    distances scaled by each of ``ML_SCALES``).
+    radii, M-M from metallic radii) or "metal-scaled" (the first conformer's
+    centres and clusters with those distances scaled by each of ``ML_SCALES``).
     """
     from rdkit import Chem
     from rdkit.Chem import AllChem
 
-    from xdxd_cctbx.known_molecule.metal_geometry import ML_SCALES, idealise, n_choices
+    from xdxd_cctbx.known_molecule.metal_geometry import (
+        ML_SCALES, cluster_metals, idealise, n_choices, relax_clusters)
 
     if AllChem.MMFFHasAllMoleculeParams(mol):
         return {}
-    choices = n_choices(mol)
+    clusters = bool(cluster_metals(mol))
+    choices = max(n_choices(mol), 1 if clusters else 0)
     new_ids: Dict[int, str] = {}
     for n, cid in enumerate(conf_ids[:max_confs]):
         for choice in range(choices):
             for scale in (1.0,) + (tuple(ML_SCALES) if n == 0 else ()):
-                xyz = idealise(mol, mol.GetConformer(cid).GetPositions(), choice, scale=scale)
+                xyz = mol.GetConformer(cid).GetPositions()
+                relaxed = relax_clusters(mol, xyz, scale=scale) if clusters else None
+                xyz = idealise(mol, xyz if relaxed is None else relaxed, choice, scale=scale)
+                xyz = relaxed if xyz is None else xyz
                 if xyz is None:
                     continue
                 conf = Chem.Conformer(mol.GetNumAtoms())

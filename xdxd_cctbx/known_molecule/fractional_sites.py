@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import logging
 from itertools import combinations_with_replacement
-from typing import Dict, List, Sequence, Tuple
+from typing import Dict, List, Optional, Sequence, Tuple
 
 import torch
 
@@ -30,6 +30,8 @@ logger = logging.getLogger(__name__)
 
 #: another split must fit this much better (1 - corr) than the simplest one to be chosen
 BETTER_BY = 0.01
+#: a split whose atoms alone fit within this of the best split's may still be the right one
+PLAUSIBLE_WITHIN = 0.1
 
 
 def site_splits(fraction: float, orders: Sequence[int], max_sites: int = 3) -> List[Tuple[int, ...]]:
@@ -40,6 +42,13 @@ def site_splits(fraction: float, orders: Sequence[int], max_sites: int = 3) -> L
             if abs(sum(1.0 / m for m in combo) - fraction) < 1e-6:
                 out.append(combo)
     return out
+
+
+def plausible_splits(scores: Dict[Tuple[int, ...], float]) -> List[Tuple[int, ...]]:
+    """The splits whose fit of the atoms alone is within ``PLAUSIBLE_WITHIN`` of the best one and
+    better than no fit at all (1 - corr < 1: a larger loss is the clash and site-symmetry terms)."""
+    best = min(scores.values())
+    return [split for split, v in scores.items() if v < min(1.0, best + PLAUSIBLE_WITHIN)]
 
 
 def split_orders(orders: Sequence[int], general: bool) -> List[int]:
@@ -62,13 +71,15 @@ def split_text(split: Sequence[int]) -> str:
 
 
 def choose_site_splits(specs, f_obs, space_group_info, conformer_sets, *, seed: int = 0, e_obs=None,
-                     n_poses: int = 64, n_steps: int = 60) -> Dict[int, Tuple[int, ...]]:
+                     n_poses: int = 64, n_steps: int = 60,
+                     scores_out: Optional[Dict[int, Dict[Tuple[int, ...], float]]] = None
+                     ) -> Dict[int, Tuple[int, ...]]:
     """Site orders for the fractional copy of each molecule with a choice.
 
     conformer_sets: molecule index -> its ConformerSet (molecules embedded as
     one body; complexes split into fragments keep the plain site). Returns
     molecule index -> orders (one body per order); molecules without a choice
-    are left out.
+    are left out. ``scores_out`` gets molecule index -> split -> fit of the atoms alone.
     """
     orders = site_orders(space_group_info)
     chosen: Dict[int, Tuple[int, ...]] = {}
@@ -81,6 +92,8 @@ def choose_site_splits(specs, f_obs, space_group_info, conformer_sets, *, seed: 
             continue
         scores = [_fit(f_obs, space_group_info, conformer_sets[m], split, m, seed, e_obs, n_poses, n_steps)
                   for split in splits]
+        if scores_out is not None:
+            scores_out[m] = dict(zip(splits, scores))
         best = min(range(len(splits)), key=lambda i: scores[i])
         pick = best if scores[best] < scores[0] - BETTER_BY else 0
         chosen[m] = splits[pick]

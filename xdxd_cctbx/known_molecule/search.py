@@ -39,8 +39,10 @@ the basin of a correct pose more than they help to find it):
    fractional copy can be shared out in other ways gets those tried with the
    rest placed (:mod:`.split_check`; ``SPLIT_CHECK_FRACTION`` of the time),
    a single atom's whole copy included. A heavy single atom that could be
-   shared out otherwise gets a search of its own per other split (at most two)
-   when the first, given its share of the time, does not converge.
+   shared out otherwise, or a major molecule on special sites that could sit
+   on others (where its atoms alone fitted nearly as well there), gets a
+   search of its own per other split (at most two) when the first, given its
+   share of the time, does not converge.
 4. The best distinct poses become structures; restrained refinement of the
    first ``n_refine`` (restraints from the molecule) picks the winner.
 
@@ -60,6 +62,7 @@ from xdxd_cctbx.errors import InputError
 from xdxd_cctbx.known_molecule import structures
 from xdxd_cctbx.known_molecule.batch_fit import SearchBudget, chunk_size, optimise_in_chunks, pose_steps
 from xdxd_cctbx.known_molecule.bodies import build_bodies
+from xdxd_cctbx.known_molecule.fractional_sites import plausible_splits
 from xdxd_cctbx.known_molecule.molecules import (
     check_cell_volume, parse_molecules, resolve_copies)
 from xdxd_cctbx.known_molecule.placement import PlacementProblem, PoseBatch, swap_conformers
@@ -532,7 +535,8 @@ def _place(f_obs, molecules, unit_cell_content, params, copies, i_obs, e_obs) ->
     check_cell_volume(specs, order_z, f_obs.unit_cell().volume())
     f_search = search_data(f_obs, params.search_d_min)
     data_cut = f_search is not f_obs
-    bodies = build_bodies(specs, sg_info, params, f_obs=f_search, e_obs=e_obs)
+    split_scores = {}
+    bodies = build_bodies(specs, sg_info, params, f_obs=f_search, e_obs=e_obs, split_scores=split_scores)
 
     def make_problem(bodies_, data=f_search):
         return PlacementProblem(data, bodies_, clash_weight=params.clash_weight,
@@ -545,8 +549,9 @@ def _place(f_obs, molecules, unit_cell_content, params, copies, i_obs, e_obs) ->
                 "refinement)" if data_cut else "", sg_info)
     resplit = minor_split_options(problem, sg_info)
     reserve = SPLIT_CHECK_FRACTION * float(params.max_seconds) if resplit else 0.0
-    alternatives = major_split_options(problem, sg_info)
-    if alternatives:  # a heavy single atom that may be shared out over sites otherwise
+    alternatives = major_split_options(problem, sg_info, plausible={
+        m: plausible_splits(scores) for m, scores in split_scores.items()})
+    if alternatives:  # a heavy single atom or a major molecule that may be shared out otherwise
         t_now = time.time()
         pool = search_poses(problem, params, t_now + (deadline - reserve - t_now) / (1 + len(alternatives)))
         if float(pool.losses[0]) >= CONVERGED_LOSS:
