@@ -5,8 +5,10 @@
 Lists every molecule with a fractional copy that can be shared out over the
 space group's special sites in more than one way, and whether it is minor
 (scattering power of the molecule's body below placement.MINOR_POWER times
-the strongest body's, molecules taken as one body each): only minor ones are
-tried again after the search.
+the strongest body's, molecules taken as one body each): minor ones are
+tried again after the search (split_check.reconsider_splits); major ones get
+a search of their own per plausible other split when the search does not
+converge (split_check.major_split_options, since 4d7c9a7).
 """
 import json
 import sys

@@ -35,8 +35,9 @@ the W6 octahedron of W6S8(NH2Me)6 (COD 1004000) comes out with W-W 3.3-3.6 A
 moves all atoms towards M-M bonds of the metallic radii sum
 (``METALLIC_RADII``) and M-L bonds of the covalent radii sum, both times the
 same scale, keeping the other bonds and the 1-3 distances not ending on a
-cluster metal, and pushing apart
-atoms three or more bonds apart and ligands of the same cluster metal.
+cluster metal, and pushing apart atoms three or more bonds apart and the
+ligands of one cluster metal; the first conformer also gets copies at each
+of ``ML_SCALES``.
 """
 from __future__ import annotations
 
