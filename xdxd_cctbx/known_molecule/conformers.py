@@ -120,17 +120,22 @@ class ConformerSet:
         return int(self.coords.shape[0])
 
 
-def _embed(mol, n: int, seed: int, seconds: float, random_coords: bool) -> List[int]:
+def _embed(mol, n: int, seed: int, seconds: float, random_coords: bool, plain: bool = False) -> List[int]:
     """Up to n ETKDG conformers added to ``mol``, one seed at a time, within ``seconds``.
 
     One call per conformer, each with its own time-out: RDKit's time-out on a
     multi-conformer call discards everything, and some complexes never embed.
+    ``plain``: distance geometry alone (no torsion preferences or ring knowledge,
+    smoothing failures ignored), which embeds metal clusters ETKDG cannot.
     """
     from rdkit.Chem import AllChem
 
     params = AllChem.ETKDGv3()
     params.numThreads = 1
-    params.useRandomCoords = random_coords
+    params.useRandomCoords = random_coords or plain
+    if plain:
+        params.useBasicKnowledge = params.useExpTorsionAnglePrefs = False
+        params.ignoreSmoothingFailures = True
     params.enforceChirality = True
     params.clearConfs = False
     t_end = time.time() + seconds
@@ -178,6 +183,12 @@ def _optimise(mol, conf_ids: List[int], max_iters: int = 400) -> List[int]:
             mol.RemoveConformer(cid)
         return []
     return new_ids
+
+
+def _has_cluster(mol) -> bool:
+    from xdxd_cctbx.known_molecule.metal_geometry import cluster_metals
+
+    return bool(cluster_metals(mol))
 
 
 def _hypervalent_ion(mol) -> bool:
@@ -398,6 +409,10 @@ def embed_ensemble(spec: MoleculeSpec, n_conformers: int = 16, seed: int = 0,
     if len(ids) < max(1, n_conformers // 4):
         ids += _embed(mol, n_embed - len(ids), seed + 1, max(2.0, t0 + seconds - time.time()),
                       random_coords=True)
+    if not ids and _has_cluster(mol):  # its bonds are set right afterwards (relax_clusters)
+        ids = _embed(mol, n_embed, seed, max(2.0, t0 + seconds - time.time()), random_coords=True, plain=True)
+        if ids:
+            logger.info("molecule %s: metal cluster embedded by plain distance geometry", spec.name)
     if not ids and any(a.GetSymbol() in METALS for a in mol.GetAtoms()):
         logger.info("molecule %s: RDKit cannot embed the complex whole; embedding its ligands "
                     "apart", spec.name)
