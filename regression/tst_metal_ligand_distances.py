@@ -171,3 +171,22 @@ def test_metal_cluster_bonds_take_metallic_and_covalent_radii():
             ratios.setdefault(origin, []).append(round(float(r.mean()), 2))
     assert ratios["metal"] and set(ratios["metal"]) == {1.0}
     assert sorted(ratios["metal-scaled"]) == sorted(ML_SCALES)
+
+
+# Co2(CO)6 on a but-2-yne: a Co2C2 tetrahedron (dative bonds as the reference tools write them)
+CO2_ALKYNE = ("[O+]#[C-]->[Co]12(<-[C-]#[O+])(<-[C-]#[O+])<-[C]3(C)#[C]->1(C)->[Co]<-32(<-[C-]#[O+])"
+              "(<-[C-]#[O+])<-[C-]#[O+]")
+
+
+def test_a_cluster_etkdg_cannot_embed_stays_one_body():
+    """ETKDG fails on the Co2C2 core; plain distance geometry embeds it, and the cluster relaxation
+    sets Co-Co at the metallic radii sum: one rigid body, not sixteen fragments."""
+    from xdxd_cctbx.known_molecule.conformers import embed_ensemble
+    from xdxd_cctbx.known_molecule.metal_geometry import METALLIC_RADII
+
+    sets = embed_ensemble(parse_molecule(CO2_ALKYNE), n_conformers=2, seed=0, max_seconds=10)
+    assert len(sets) == 1
+    cs = sets[0]
+    co = [k for k, e in enumerate(cs.elements) if e == "Co"]
+    metal = cs.origin.index("metal")
+    assert abs(np.linalg.norm(cs.coords[metal][co[0]] - cs.coords[metal][co[1]]) - 2 * METALLIC_RADII["Co"]) < 0.03

@@ -395,7 +395,9 @@ def embed_ensemble(spec: MoleculeSpec, n_conformers: int = 16, seed: int = 0,
     """Diverse conformers of ``spec``: one :class:`ConformerSet` per rigid body.
 
     Usually one body (the whole molecule); metal complexes that RDKit cannot
-    embed whole give one body per ligand and per metal atom.
+    embed whole give one body per ligand and per metal atom, except metal
+    clusters that plain distance geometry embeds (their bonds are set by
+    :func:`.metal_geometry.relax_clusters`).
     """
     from rdkit import Chem
 
