@@ -80,3 +80,35 @@ def test_compare_allowed_shift_enantiomorph_and_disorder():
     disordered.add_scatterer(minor)
     result = compare_structures(disordered, xs)
     assert result.match and result.n_reference == xs.select(~xs.hd_selection()).scatterers().size()
+
+
+def test_compare_searches_on_when_the_first_complete_match_pairs_unlike_elements(monkeypatch):
+    """emma stops at its first complete match; under pseudo-symmetry (COD 2101915: As and B ions on
+    -4 sites an allowed origin shift swaps) that match can pair As with B at 0.25 A rmsd while the
+    full search finds As with As. Emulated: the early-stopping search returns only the swap."""
+    import types
+
+    from cctbx import crystal, euclidean_model_matching as emma, xray
+
+    from xdxd_cctbx.benchmark.compare import compare_structures
+
+    cs = crystal.symmetry(unit_cell=(12.0, 12.0, 7.0, 90, 90, 90), space_group_symbol="I -4")
+    xs = xray.structure(crystal_symmetry=cs)
+    for label, element, site in [("As1", "As", (0, 0, 0)), ("B1", "B", (0, 0.5, 0.25))]:
+        xs.add_scatterer(xray.scatterer(label=label, site=site, u=0.03, scattering_type=element))
+
+    def fake_match(pairs, distance):
+        return types.SimpleNamespace(pairs=pairs, calculate_shortest_dist=lambda pair: distance,
+                                     rt=types.SimpleNamespace(r=types.SimpleNamespace(determinant=lambda: 1)))
+
+    calls = []
+
+    def model_matches(*args, break_if_match_with_no_singles, **kwargs):
+        calls.append(break_if_match_with_no_singles)
+        swapped, right = fake_match([(0, 1), (1, 0)], 0.25), fake_match([(0, 0), (1, 1)], 0.02)
+        return types.SimpleNamespace(refined_matches=[swapped] if break_if_match_with_no_singles else [right])
+
+    monkeypatch.setattr(emma, "model_matches", model_matches)
+    result = compare_structures(xs, xs)
+    assert calls == [True, False]
+    assert result.match_strict and abs(result.rmsd - 0.02) < 1e-9

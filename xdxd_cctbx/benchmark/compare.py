@@ -93,9 +93,9 @@ def compare_structures(reference, solution, tolerance: float = MATCH_TOLERANCE) 
     Allowed origin shifts and the enantiomorph are searched by emma; the match
     with the most reference atoms within ``tolerance`` wins (ties: lower rmsd).
     Pairs are unique. Both structures must be in the same space group setting.
+    emma stops at the first complete match; when that one pairs atoms of unlike
+    elements, the full search is run and its match kept if more elements agree.
     """
-    from cctbx import euclidean_model_matching as emma
-
     ref = major_component(non_hydrogen(reference))
     sol = non_hydrogen(solution)
     n_ref, n_sol = ref.scatterers().size(), sol.scatterers().size()
@@ -104,14 +104,30 @@ def compare_structures(reference, solution, tolerance: float = MATCH_TOLERANCE) 
     sol = sol.customized_copy(crystal_symmetry=ref.crystal_symmetry())
     ref_model = _emma_model(ref)
     sol_model = _emma_model(sol)
+    ref_elements = [sc.element_symbol() or sc.scattering_type for sc in ref.scatterers()]
+    sol_elements = [sc.element_symbol() or sc.scattering_type for sc in sol.scatterers()]
+    best = _best_match(ref_model, sol_model, ref_elements, sol_elements, tolerance, True)
+    if best.match and not best.match_strict:
+        # emma stops at the first complete match; under pseudo-symmetry that can pair unlike
+        # atoms (2101915: As with B, rmsd 0.25 A) where a full search finds the right one
+        full = _best_match(ref_model, sol_model, ref_elements, sol_elements, tolerance, False)
+        if (full.n_matched, full.n_element_agree) > (best.n_matched, best.n_element_agree):
+            best = full
+    return best
+
+
+def _best_match(ref_model, sol_model, ref_elements, sol_elements, tolerance: float,
+                stop_at_complete: bool) -> ModelComparison:
+    """The emma match with the most reference atoms within ``tolerance`` (ties: lower rmsd)."""
+    from cctbx import euclidean_model_matching as emma
+
+    n_ref, n_sol = len(ref_elements), len(sol_elements)
     matches = emma.model_matches(
         ref_model, sol_model, tolerance=max(1.0, 2 * tolerance),
         models_are_diffraction_index_equivalent=True,
-        break_if_match_with_no_singles=True,
+        break_if_match_with_no_singles=stop_at_complete,
     ).refined_matches
     best = ModelComparison(n_ref, n_sol, 0, 0, None, tolerance)
-    ref_elements = [sc.element_symbol() or sc.scattering_type for sc in ref.scatterers()]
-    sol_elements = [sc.element_symbol() or sc.scattering_type for sc in sol.scatterers()]
     for m in matches:
         distances = [m.calculate_shortest_dist(pair) for pair in m.pairs]
         close = [(pair, d) for pair, d in zip(m.pairs, distances) if d < tolerance]
