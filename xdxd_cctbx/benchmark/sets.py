@@ -114,7 +114,8 @@ def discover_structures(path: str, count: Optional[int] = None,
         if missing:
             raise InputError(f"structure {missing[0]} is not in the benchmark set {path}: "
                              f"give names of its structures (e.g. {structures[0].name})")
-        structures = [s for s in structures if s.name in set(names)]
+        wanted = set(names)
+        structures = [s for s in structures if s.name in wanted]
     if count is not None:
         if count <= 0:
             raise InputError(f"count={count}: give a positive number of structures")

@@ -132,7 +132,7 @@ def _embed(mol, n: int, seed: int, seconds: float, random_coords: bool, plain: b
 
     params = AllChem.ETKDGv3()
     params.numThreads = 1
-    params.useRandomCoords = random_coords or plain
+    params.useRandomCoords = random_coords
     if plain:
         params.useBasicKnowledge = params.useExpTorsionAnglePrefs = False
         params.ignoreSmoothingFailures = True

@@ -231,6 +231,36 @@ def _pairs(mol, centres: set):
     return np.array(bonds, dtype=np.int64).reshape(-1, 2), np.array(angles, dtype=np.int64).reshape(-1, 2), far
 
 
+def _lengths(x: torch.Tensor, pairs) -> torch.Tensor:
+    """Distances of the atom pairs (m,2) in coordinates x (n,3)."""
+    return (x[pairs[:, 0]] - x[pairs[:, 1]]).norm(dim=1)
+
+
+def _off(x: torch.Tensor, pairs, targets: torch.Tensor, weight: float) -> torch.Tensor:
+    """weight * sum of squared deviations of the pairs' distances from their targets."""
+    return (_lengths(x, pairs) - targets).pow(2).sum() * weight
+
+
+def _repulsion(x: torch.Tensor, pairs, closest: float = 2.9) -> torch.Tensor:
+    """Sum of squared shortfalls of the pairs' distances below ``closest`` (A)."""
+    return torch.relu(closest - _lengths(x, pairs)).pow(2).sum()
+
+
+def _minimise(x0: torch.Tensor, energy, steps: int) -> np.ndarray:
+    """Coordinates after Adam on all of them against energy(x): learning rate 0.05, then 0.01
+    after half the steps."""
+    x = x0.clone().requires_grad_(True)
+    opt = torch.optim.Adam([x], lr=0.05)
+    for step in range(steps):
+        opt.zero_grad()
+        energy(x).backward()
+        opt.step()
+        if step == steps // 2:
+            for g in opt.param_groups:
+                g["lr"] = 0.01
+    return x.detach().numpy()
+
+
 def cluster_metals(mol) -> List[int]:
     """Indices of the metals bonded to another metal."""
     return [a.GetIdx() for a in mol.GetAtoms() if a.GetSymbol() in METALS
@@ -270,23 +300,16 @@ def relax_clusters(mol, coords: np.ndarray, scale: float = 1.0, steps: int = 400
     apart = np.concatenate([far, np.array(around, dtype=np.int64).reshape(-1, 2)])
     apart = apart[heavy[apart[:, 0]] & heavy[apart[:, 1]]]
     x0 = torch.tensor(coords, dtype=torch.float64)
-    b0 = (x0[bonds[:, 0]] - x0[bonds[:, 1]]).norm(dim=1)
-    a0 = (x0[angles[:, 0]] - x0[angles[:, 1]]).norm(dim=1)
-    x = x0.clone().requires_grad_(True)
-    opt = torch.optim.Adam([x], lr=0.05)
-    for step in range(steps):
-        opt.zero_grad()
-        e = ((x[cb[:, 0]] - x[cb[:, 1]]).norm(dim=1) - target).pow(2).sum() * 10.0
-        e = e + ((x[bonds[:, 0]] - x[bonds[:, 1]]).norm(dim=1) - b0).pow(2).sum() * 10.0
-        e = e + ((x[angles[:, 0]] - x[angles[:, 1]]).norm(dim=1) - a0).pow(2).sum() * 3.0
+    b0, a0 = _lengths(x0, bonds), _lengths(x0, angles)
+
+    def energy(x):
+        e = _off(x, cb, target, 10.0)
+        e = e + _off(x, bonds, b0, 10.0)
+        e = e + _off(x, angles, a0, 3.0)
         if len(apart):
-            e = e + torch.relu(2.9 - (x[apart[:, 0]] - x[apart[:, 1]]).norm(dim=1)).pow(2).sum()
-        e.backward()
-        opt.step()
-        if step == steps // 2:
-            for g in opt.param_groups:
-                g["lr"] = 0.01
-    out = x.detach().numpy()
+            e = e + _repulsion(x, apart)
+        return e
+    out = _minimise(x0, energy, steps)
     err = float(np.abs(np.linalg.norm(out[cb[:, 0]] - out[cb[:, 1]], axis=1) - target.numpy()).max())
     logger.debug("metal clusters relaxed (scale %.2f): worst bond off by %.2f A", scale, err)
     return out
@@ -329,32 +352,24 @@ def idealise(mol, coords: np.ndarray, polyhedron_choice: int = 0, steps: int = 3
     keep_b = ~(metal[bonds[:, 0]] | metal[bonds[:, 1]]) if len(bonds) else np.zeros(0, bool)
     bonds = bonds[keep_b]
     x0 = torch.tensor(coords, dtype=torch.float64)
-    b0 = (x0[bonds[:, 0]] - x0[bonds[:, 1]]).norm(dim=1)
-    a0 = (x0[angles[:, 0]] - x0[angles[:, 1]]).norm(dim=1)
+    b0, a0 = _lengths(x0, bonds), _lengths(x0, angles)
     heavy = np.array([a.GetAtomicNum() > 1 for a in mol.GetAtoms()])
     far = far[heavy[far[:, 0]] & heavy[far[:, 1]]]
     tm = torch.tensor(targets_m)
     tv = torch.tensor(np.array(targets_v))
-    hm, ha, hd = torch.tensor(hapto_m, dtype=torch.long), torch.tensor(hapto_a, dtype=torch.long), \
-        torch.tensor(hapto_d, dtype=torch.float64)
-    x = x0.clone().requires_grad_(True)
-    opt = torch.optim.Adam([x], lr=0.05)
-    for step in range(steps):
-        opt.zero_grad()
-        e = ((x[bonds[:, 0]] - x[bonds[:, 1]]).norm(dim=1) - b0).pow(2).sum() * 10.0
-        e = e + ((x[angles[:, 0]] - x[angles[:, 1]]).norm(dim=1) - a0).pow(2).sum() * 3.0
+    hapto = torch.stack([torch.tensor(hapto_a, dtype=torch.long), torch.tensor(hapto_m, dtype=torch.long)], 1)
+    hd = torch.tensor(hapto_d, dtype=torch.float64)
+
+    def energy(x):
+        e = _off(x, bonds, b0, 10.0)
+        e = e + _off(x, angles, a0, 3.0)
         e = e + (centre_mx @ x - x[tm] - tv).pow(2).sum() * 10.0
-        if len(ha):
-            e = e + ((x[ha] - x[hm]).norm(dim=1) - hd).pow(2).sum() * 10.0
+        if len(hapto):
+            e = e + _off(x, hapto, hd, 10.0)
         if len(far):
-            d = (x[far[:, 0]] - x[far[:, 1]]).norm(dim=1)
-            e = e + torch.relu(2.9 - d).pow(2).sum()
-        e.backward()
-        opt.step()
-        if step == steps // 2:
-            for g in opt.param_groups:
-                g["lr"] = 0.01
-    out = x.detach().numpy()
+            e = e + _repulsion(x, far)
+        return e
+    out = _minimise(x0, energy, steps)
     err = float(np.linalg.norm(centre_mx.numpy() @ out - out[targets_m] - np.array(targets_v), axis=1).max())
     logger.debug("metal centres idealised (choice %d): worst site off its place by %.2f A", polyhedron_choice, err)
     return out
