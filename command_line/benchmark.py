@@ -137,6 +137,7 @@ Usage examples:
                 "d_min": [d_min_label(d) for d in self.d_mins], "seed": p.seed, "noise": p.noise,
                 "nproc": p.nproc, "timeout": p.timeout, "solver_seed": p.solver.seed,
                 "known_molecule_max_seconds": p.solver.known_molecule.max_seconds,
+                "known_molecule_clock": p.solver.known_molecule.clock,
                 "wall_seconds": round(wall, 1), "xdxd_cctbx": xdxd_cctbx.__version__,
                 "git_commit": _git_commit()}
         paths = write_report(prefix, results, summary, meta, plots=p.plots)

@@ -329,6 +329,48 @@ def test_unconverged_search_restarts_and_keeps_the_best(caplog):
     assert merged <= alone + 1e-6
 
 
+def test_work_clock_search_does_not_depend_on_the_machines_speed(monkeypatch, caplog):
+    """A search whose batch sizes are set by its time limit is the same when every
+    optimisation runs far slower (a busy or slow machine): batch sizes, rounds and the stop
+    follow the charged work, not the wall clock."""
+    import logging
+    import re
+    import time
+
+    from xdxd_cctbx.known_molecule import batch_fit, placement
+
+    xs = _crystal(NITROANILINE, (8.0, 7.0, 15.0, 90, 95, 90), "P 1 21/c 1")
+    data = _simulated(xs)
+    params = _search_params(n_starts=4096, n_rounds=4, n_conformers=1, rf_orientations=100, n_steps=20,
+                            torsion_steps=0, polish_steps=0, refine=False, max_seconds=3, max_restarts=0)
+    assert params.clock == "work"
+    wrong = "ClC(Cl)(Cl)Cl"  # never converges: the search goes on until its time is used
+
+    def run():
+        caplog.clear()
+        with caplog.at_level(logging.INFO, logger="xdxd_cctbx.known_molecule.search"):
+            cands = place_molecules(data.f_obs, [wrong], copies=[1], params=params)
+        text = "\n".join(r.getMessage() for r in caplog.records)
+        steps = re.findall(r"(stage|round) \d+/\d+.*best loss (\S+) \(pool ([^)]*)\)", text)
+        charged = float(re.search(r"work clock: ([0-9.]+) s", text).group(1))
+        return [c.score for c in cands], steps, charged
+
+    scores, steps, charged = run()
+    assert len(steps) >= 3
+    assert 0.6 * params.max_seconds < charged < 1.5 * params.max_seconds  # the budget filled the time
+    optimise = placement.optimise
+
+    def slow(*args, **kwargs):
+        time.sleep(0.2)
+        return optimise(*args, **kwargs)
+
+    monkeypatch.setattr(batch_fit, "optimise", slow)
+    slow_scores, slow_steps, slow_charged = run()
+    assert slow_steps == steps
+    assert slow_scores == scores
+    assert slow_charged == charged
+
+
 def test_site_mismatch_pulls_a_molecule_into_its_site_symmetry():
     """Dichloromethane on a 2-fold axis of C2/c: its images under the axis fall on its own
     atoms (mismatch ~0) with its C2 axis along b, and not when tilted away from b."""

@@ -3,11 +3,11 @@ starts stopped early (``keep_fraction``), and batch sizes that fit the time left
 from __future__ import annotations
 
 import math
-import time
 from typing import Optional, Sequence
 
 import torch
 
+from xdxd_cctbx.known_molecule import search_clock
 from xdxd_cctbx.known_molecule.placement import PlacementProblem, PoseBatch, optimise
 
 WORK_LIMIT = 6.0e7  # elementwise work per optimisation batch (memory and speed on CPU)
@@ -36,7 +36,7 @@ def optimise_in_chunks(problem, poses: PoseBatch, n_steps: int, torsions: bool, 
     parts = []
     for sl in _chunks(poses.size, chunk):
         part = poses.select(torch.arange(sl.start, sl.stop))
-        if time.time() < deadline or sl.start == 0:  # the first chunk always runs
+        if search_clock.now() < deadline or sl.start == 0:  # the first chunk always runs
             losses[sl] = optimise_pruned(problem, part, n_steps, torsions, gen, frozen, smoothing_b,
                                           keep_fraction)
         parts.append(part)
@@ -79,13 +79,13 @@ class SearchBudget:
         self.units = n_units
         poses = problem.random_poses(32, torch.Generator().manual_seed(0))
         optimise(problem, poses.select(torch.arange(4)), 1)  # warm-up
-        t0 = time.time()
+        t0 = search_clock.now()
         optimise(problem, poses, 3)
-        self.speed = max(1e-6, (time.time() - t0) / 96.0)  # seconds per pose and step
+        self.speed = max(1e-6, (search_clock.now() - t0) / 96.0)  # seconds per pose and step
 
     def starts(self) -> int:
         """Poses affordable for the next stage or round (at least 32, at most max_starts)."""
-        left = max(0.0, self.deadline - time.time())
+        left = max(0.0, self.deadline - search_clock.now())
         per_unit = left / max(1.0, self.units)
         steps = self.params.n_steps * step_share(self.params) + 0.3 * self.params.torsion_steps
         n = int(0.8 * per_unit / (steps * self.speed))

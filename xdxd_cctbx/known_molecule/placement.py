@@ -31,6 +31,7 @@ import numpy as np
 import torch
 
 from xdxd_cctbx.errors import InputError
+from xdxd_cctbx.known_molecule import search_clock
 from xdxd_cctbx.known_molecule.conformers import ConformerSet, sample_torsion_angles
 from xdxd_cctbx.known_molecule.contact_penalty import contact_penalty
 from xdxd_cctbx.known_molecule.molecules import METALS
@@ -465,6 +466,7 @@ def optimise(problem: PlacementProblem, poses: PoseBatch, n_steps: int, *, torsi
                 poses.trans.add_(torch.randn(poses.trans.shape, generator=gen).to(problem.dtype) * 0.3 * amp)
     with torch.no_grad():
         total, _, _ = problem.losses(poses)
+    search_clock.charge_steps(problem, poses.size, last - first, torsions)
     poses.rotvec = poses.rotvec.detach()
     poses.trans = poses.trans.detach()
     poses.tors = [t.detach() for t in poses.tors]

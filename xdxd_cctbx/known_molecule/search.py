@@ -30,7 +30,10 @@ the basin of a correct pose more than they help to find it):
    Restarts, too, continue down the first body's list of peaks.
    An attempt stops after ``n_rounds``, two rounds without improvement (if
    its fit converged or a restart fits in the time left), or ``max_seconds``
-   (batch sizes follow the measured speed to fit it).
+   (batch sizes follow the speed measured to fit it). Time is kept by the
+   search clock (:mod:`.search_clock`): by default the optimisation work
+   done, charged in seconds of a reference machine, so that a run does not
+   depend on the machine's speed or load.
    One that ends early without a converged fit is followed by a fresh one
    (new seed, twice the starts); one that converges early is repeated once
    from another seed (``confirm``) when as much time is left. The best poses
@@ -59,7 +62,7 @@ from typing import Any, Dict, List, Optional, Sequence
 import torch
 
 from xdxd_cctbx.errors import InputError
-from xdxd_cctbx.known_molecule import structures
+from xdxd_cctbx.known_molecule import search_clock, structures
 from xdxd_cctbx.known_molecule.batch_fit import SearchBudget, chunk_size, optimise_in_chunks, pose_steps
 from xdxd_cctbx.known_molecule.bodies import build_bodies
 from xdxd_cctbx.known_molecule.fractional_sites import plausible_splits
@@ -165,7 +168,12 @@ known_molecule
              the refinement. 0: all data"
   max_seconds = 600
     .type = float
-    .help = "Time limit of the search (the best so far is returned)"
+    .help = "Time limit of the search (the best so far is returned), kept by the search clock"
+  clock = *work wall
+    .type = choice
+    .help = "The search clock. work: each optimisation step is charged its time on the reference \
+             machine (2 CPU cores), so a run's decisions and result do not depend on the machine or \
+             its load (the same input and seed give the same result); wall: the wall clock"
   n_threads = 1
     .type = int(value_min=0)
     .help = "torch threads during the search (0: leave torch's setting). The batched tensors \
@@ -312,7 +320,7 @@ def _run_stage(problem, poses, params, chunk, deadline, gen, torsions: bool, n_e
     if flexible is not None and flexible.size:
         fresh.add(flexible, optimise_in_chunks(problem, flexible, params.n_steps, True, chunk, deadline, gen,
                                                smoothing_b=smooth, keep_fraction=keep))
-    if torsions and time.time() < deadline:
+    if torsions and search_clock.now() < deadline:
         refined = optimise_in_chunks(problem, fresh.poses, params.torsion_steps, True, chunk, deadline, gen,
                                      smoothing_b=smooth)
         poses = fresh.poses
@@ -373,21 +381,21 @@ def search_poses(problem: PlacementProblem, params, deadline: float) -> PosePool
         t0 = time.time()
         starter = StartGenerator(problem, n_orientations=params.rf_orientations, seed=params.seed)
         logger.info("rotation/translation search set up in %.1f s (grid %s)", time.time() - t0, starter.rt.grid)
-    t0 = time.time()
+    t0 = search_clock.now()
     pool = _one_attempt(problem, params, deadline, starter, int(params.seed), int(params.n_starts),
                         params.max_restarts >= 1, None)
-    first = time.time() - t0
+    first = search_clock.now() - t0
     attempt = 1
     while (float(pool.losses[0]) >= CONVERGED_LOSS and params.max_restarts >= attempt
            and _time_for_restart(deadline, first)):
         attempt += 1
         logger.info("no converged fit (best loss %.4f): restart %d with %.0f s left", float(pool.losses[0]),
-                    attempt - 1, deadline - time.time())
+                    attempt - 1, deadline - search_clock.now())
         more = _one_attempt(problem, params, deadline, starter, int(params.seed) + 7919 * (attempt - 1),
                             2 * int(params.n_starts), params.max_restarts >= attempt, first)
         pool.add(more.poses, more.losses)
     if (attempt == 1 and params.confirm and float(pool.losses[0]) < CONVERGED_LOSS
-            and deadline - time.time() >= first):
+            and deadline - search_clock.now() >= first):
         logger.info("converged (best loss %.4f) in %.0f s: a confirming attempt from another seed",
                     float(pool.losses[0]), first)
         more = _one_attempt(problem, params, deadline, starter, int(params.seed) + 7919,
@@ -416,7 +424,7 @@ def _stage_runner(params):
 
 def _time_for_restart(deadline: float, attempt_seconds: float) -> bool:
     """Whether a restart fits: RESTART_FRACTION of an attempt's time (10 s at least) is left."""
-    return deadline - time.time() >= max(10.0, RESTART_FRACTION * attempt_seconds)
+    return deadline - search_clock.now() >= max(10.0, RESTART_FRACTION * attempt_seconds)
 
 
 def _one_attempt(problem: PlacementProblem, params, deadline: float, starter: Optional[StartGenerator],
@@ -427,7 +435,7 @@ def _one_attempt(problem: PlacementProblem, params, deadline: float, starter: Op
     a restart will follow (``can_restart`` and time for ``restart_seconds``,
     by default as long as this attempt so far); otherwise rounds go on.
     """
-    t_start = time.time()
+    t_start = search_clock.now()
     gen = torch.Generator().manual_seed(seed)
     chunk = chunk_size(problem)
     torsions = params.torsion_steps > 0 and any(len(a) for a in problem.tors_axes)
@@ -436,32 +444,32 @@ def _one_attempt(problem: PlacementProblem, params, deadline: float, starter: Op
     placed: List[int] = []
     pool: Optional[PosePool] = None
     for i, group in enumerate(stages):  # build the asymmetric unit body by body
-        if pool is not None and time.time() >= deadline:
+        if pool is not None and search_clock.now() >= deadline:
             logger.warning("time limit reached before all bodies were placed (stage %d/%d)", i + 1, len(stages))
             break
-        t0 = time.time()
+        t0, t_wall = search_clock.now(), time.time()
         problem.set_active(placed)
         rigid, flexible = _stage_starts(problem, starter, pool, placed, group, params, gen, torsions,
                                         budget.starts())
-        t_starts = time.time() - t0
+        t_starts = time.time() - t_wall
         placed = placed + list(group)
         problem.set_active(placed)
-        t1 = time.time()
+        t1 = search_clock.now()
         pool = _run_stage(problem, rigid, params, chunk, deadline, gen, torsions, params.n_elite, flexible)
-        budget.done(time.time() - t1, pose_steps(rigid, flexible, params, torsions))
-        logger.info("stage %d/%d (bodies %s): %.1f s (starts %.1f s), best loss %.4f (pool %s)", i + 1,
-                    len(stages), group, time.time() - t0, t_starts, float(pool.losses[0]),
+        budget.done(search_clock.now() - t1, pose_steps(rigid, flexible, params, torsions))
+        logger.info("stage %d/%d (bodies %s): %.1f s (starts %.1f s wall), best loss %.4f (pool %s)", i + 1,
+                    len(stages), group, search_clock.now() - t0, t_starts, float(pool.losses[0]),
                     " ".join(f"{v:.3f}" for v in pool.losses[:5].tolist()))
-        if time.time() >= deadline:
+        if search_clock.now() >= deadline:
             break
     problem.set_active(None)
     best_history = [float(pool.losses[0])]
     n_rounds = params.n_rounds
     for r in range(1, n_rounds):
-        if time.time() >= deadline:
+        if search_clock.now() >= deadline:
             logger.info("time limit reached")
             break
-        t0 = time.time()
+        t0 = search_clock.now()
         n_round = budget.starts()
         n_flex = int(round(n_round * params.flexible_fraction)) if torsions else 0
         poses = _variants(problem, pool, n_round - 2 * n_flex, gen, torsions, starter)
@@ -469,15 +477,15 @@ def _one_attempt(problem: PlacementProblem, params, deadline: float, starter: Op
             _with_random_torsions(problem, pool.poses.select(torch.arange(n_flex) % pool.poses.size),
                                   range(len(problem.bodies)), gen),
             torsion_kicks(pool.poses, n_flex, gen)]) if n_flex else None
-        t1 = time.time()
+        t1 = search_clock.now()
         fresh = _run_stage(problem, poses, params, chunk, deadline, gen, torsions, params.n_elite, flexible)
-        budget.done(time.time() - t1, pose_steps(poses, flexible, params, torsions))
+        budget.done(search_clock.now() - t1, pose_steps(poses, flexible, params, torsions))
         pool.add(fresh.poses, fresh.losses)
         best_history.append(float(pool.losses[0]))
-        logger.info("round %d/%d: %.1f s, best loss %.4f (pool %s)", r + 1, n_rounds, time.time() - t0,
+        logger.info("round %d/%d: %.1f s, best loss %.4f (pool %s)", r + 1, n_rounds, search_clock.now() - t0,
                     best_history[-1], " ".join(f"{v:.3f}" for v in pool.losses[:5].tolist()))
         if len(best_history) >= 3 and best_history[-3] - best_history[-1] < 1e-3:
-            attempt_seconds = restart_seconds if restart_seconds is not None else time.time() - t_start
+            attempt_seconds = restart_seconds if restart_seconds is not None else search_clock.now() - t_start
             if best_history[-1] < CONVERGED_LOSS or (can_restart and _time_for_restart(deadline, attempt_seconds)):
                 logger.info("not improved in two rounds: attempt stopped")
                 break
@@ -513,13 +521,14 @@ def place_molecules(f_obs, molecules: Sequence[str], unit_cell_content: Optional
     if params.n_threads:
         torch.set_num_threads(int(params.n_threads))
     try:
-        return _place(f_obs, molecules, unit_cell_content, params, copies, i_obs, e_obs)
+        with search_clock.using(params.clock):
+            return _place(f_obs, molecules, unit_cell_content, params, copies, i_obs, e_obs)
     finally:
         torch.set_num_threads(threads)
 
 
 def _place(f_obs, molecules, unit_cell_content, params, copies, i_obs, e_obs) -> List[PlacedCandidate]:
-    t_start = time.time()
+    t_wall, t_start = time.time(), search_clock.now()
     deadline = t_start + float(params.max_seconds)
     if f_obs is None or f_obs.size() == 0:
         raise InputError("no reflections given to place the molecules against")
@@ -552,7 +561,7 @@ def _place(f_obs, molecules, unit_cell_content, params, copies, i_obs, e_obs) ->
     alternatives = major_split_options(problem, sg_info, plausible={
         m: plausible_splits(scores) for m, scores in split_scores.items()})
     if alternatives:  # a heavy single atom or a major molecule that may be shared out otherwise
-        t_now = time.time()
+        t_now = search_clock.now()
         pool = search_poses(problem, params, t_now + (deadline - reserve - t_now) / (1 + len(alternatives)))
         if float(pool.losses[0]) >= CONVERGED_LOSS:
             problem, pool = search_alternatives(problem, pool, alternatives, sg_info, params, deadline - reserve,
@@ -589,6 +598,7 @@ def _place(f_obs, molecules, unit_cell_content, params, copies, i_obs, e_obs) ->
         # the search's fit ranks the candidates, restrained refinement picks the best of them
         refined = sorted((c for c in candidates if c.refinement is not None), key=lambda c: c.r1)
         candidates = refined + [c for c in candidates if c.refinement is None]
-    logger.info("known-molecule search done in %.1f s: best %r", time.time() - t_start,
+    logger.info("known-molecule search done in %.1f s (%s clock: %.1f s): best %r", time.time() - t_wall,
+                search_clock.current().kind, search_clock.now() - t_start,
                 candidates[0] if candidates else None)
     return candidates

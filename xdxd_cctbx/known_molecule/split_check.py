@@ -31,12 +31,12 @@ axis, and the search with it there did not converge in 600 s; with both on
 from __future__ import annotations
 
 import logging
-import time
 from typing import Dict, List, Optional, Sequence, Tuple
 
 import torch
 
 from xdxd_cctbx.errors import InputError
+from xdxd_cctbx.known_molecule import search_clock
 from xdxd_cctbx.known_molecule.fractional_sites import (
     BETTER_BY, site_splits, split_bodies, split_orders, split_text)
 from xdxd_cctbx.known_molecule.placement import PlacementProblem, PoseBatch
@@ -115,7 +115,7 @@ def search_alternatives(problem: PlacementProblem, pool: PosePool, options, spac
     its own search fits better by ``BETTER_BY``; ``search(problem, deadline) -> PosePool``."""
     best = (float(pool.losses[0]), problem, pool)
     for i, (m, split) in enumerate(options):
-        t0 = time.time()
+        t0 = search_clock.now()
         try:
             new, _, _ = _with_split(problem, m, split, space_group_info, int(params.seed), make_problem)
         except InputError:
@@ -123,7 +123,7 @@ def search_alternatives(problem: PlacementProblem, pool: PosePool, options, spac
         alt = search(new, t0 + max(0.0, deadline - t0) / (len(options) - i))
         logger.info("molecule %d shared out as %s: best loss %.4f (searched as %s: %.4f) in %.1f s", m + 1,
                     split_text(split), float(alt.losses[0]), split_text(_current_split(problem, m)),
-                    float(pool.losses[0]), time.time() - t0)
+                    float(pool.losses[0]), search_clock.now() - t0)
         if float(alt.losses[0]) < best[0] - BETTER_BY:
             best = (float(alt.losses[0]), new, alt)
     return best[1], best[2]
@@ -180,9 +180,9 @@ def reconsider_splits(problem: PlacementProblem, pool: PosePool, space_group_inf
         others = sorted((s for s in splits if tuple(sorted(s)) != current), key=len)
         search_best = float(pool.losses[0])
         scores: Dict[Tuple[int, ...], Tuple[float, PlacementProblem, PosePool]] = {}
-        t0 = time.time()
+        t0 = search_clock.now()
         for i, split in enumerate(others):  # each gets one batch even past the deadline (seconds)
-            split_deadline = time.time() + max(0.0, deadline - time.time()) / (len(others) - i)
+            split_deadline = search_clock.now() + max(0.0, deadline - search_clock.now()) / (len(others) - i)
             try:
                 new, kept, added = _with_split(problem, m, split, space_group_info, int(params.seed),
                                                make_problem)
@@ -202,7 +202,7 @@ def reconsider_splits(problem: PlacementProblem, pool: PosePool, space_group_inf
         logger.info("molecule %d: %s with the rest placed (search's best %.3f; %s) in %.1f s", m + 1,
                     ("shared out as " + split_text(best)) if switch else ("kept as " + split_text(current)),
                     search_best,
-                    ", ".join(f"{'+'.join(map(str, s))}: {v[0]:.3f}" for s, v in scores.items()), time.time() - t0)
+                    ", ".join(f"{'+'.join(map(str, s))}: {v[0]:.3f}" for s, v in scores.items()), search_clock.now() - t0)
         if switch:
             problem, pool = scores[best][1], scores[best][2]
     return problem, pool
