@@ -63,12 +63,18 @@ def median_seconds(fn, repeats: int) -> float:
     return statistics.median(times)
 
 
-def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+def structure_arguments(doc: str) -> argparse.ArgumentParser:
+    """A parser with the arguments that name the structures: set, molecules table, names, --d-min."""
+    ap = argparse.ArgumentParser(description=doc, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("set")
     ap.add_argument("molecules")
     ap.add_argument("names", nargs="+")
     ap.add_argument("--d-min", type=float, default=2.0)
+    return ap
+
+
+def main() -> None:
+    ap = structure_arguments(__doc__)
     ap.add_argument("--batch", type=int, default=64)
     ap.add_argument("--steps", type=int, default=5)
     ap.add_argument("--repeats", type=int, default=5)

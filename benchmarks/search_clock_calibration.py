@@ -17,7 +17,6 @@ load under which the benchmark's searches run).
 """
 from __future__ import annotations
 
-import argparse
 import os
 import sys
 import time
@@ -27,7 +26,7 @@ import numpy as np
 import torch
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from placement_speed import known_molecule_setup  # noqa: E402
+from placement_speed import known_molecule_setup, structure_arguments  # noqa: E402
 
 BATCHES = (16, 128)
 
@@ -50,11 +49,7 @@ def nonnegative_lstsq(a: np.ndarray, b: np.ndarray) -> np.ndarray:
 
 
 def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("set")
-    ap.add_argument("molecules")
-    ap.add_argument("names", nargs="+")
-    ap.add_argument("--d-min", type=float, default=2.0)
+    ap = structure_arguments(__doc__)
     ap.add_argument("--steps", type=int, default=10)
     args = ap.parse_args()
     from xdxd_cctbx.known_molecule import search_clock
