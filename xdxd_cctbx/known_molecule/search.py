@@ -172,8 +172,9 @@ known_molecule
   clock = *work wall
     .type = choice
     .help = "The search clock. work: each optimisation step is charged its time on the reference \
-             machine (2 CPU cores), so a run's decisions and result do not depend on the machine or \
-             its load (the same input and seed give the same result); wall: the wall clock"
+             machine (2 CPU cores), so a run's decisions and result do not depend on the machine's \
+             speed or load (a run repeated on a busy machine gives the same result); wall: the \
+             wall clock"
   n_threads = 1
     .type = int(value_min=0)
     .help = "torch threads during the search (0: leave torch's setting). The batched tensors \

@@ -8,10 +8,11 @@ runs of the same input can differ.
 reference machine (:func:`step_seconds`), and nothing else advances the clock.
 The search's decisions then depend only on its input and seed, not on the
 machine's speed or load: a run repeated on a busy machine gives the same result,
-and ``max_seconds`` means seconds of the reference machine. (Conformer embedding
-keeps a wall-clock safety limit that binds only for molecules RDKit struggles with.) Conformer embedding, the rotation and
-translation functions, the polish and the refinement are not charged (they are
-a small part of a search; their wall time is logged).
+and ``max_seconds`` means seconds of the reference machine. Conformer embedding,
+the rotation and translation functions, the polish and the refinement are not
+charged (they are a small part of a search; their wall time is logged).
+Conformer embedding keeps a wall-clock safety limit of its own, which binds only
+for molecules RDKit struggles with.
 
 The search code asks :func:`now` and optimisations call :func:`charge_steps`;
 :func:`using` picks the clock for a block (the wall clock outside one).
