@@ -89,3 +89,44 @@ def test_site_operations_of_a_body_on_a_special_position_are_left_out():
     assert torch.allclose(with_site, screened, rtol=1e-10)
     assert torch.allclose(with_site[[0, 2]], plain[[0, 2]], rtol=1e-10)
     assert float(with_site[1]) < float(plain[1])
+
+
+def test_kept_pair_fraction_counts_the_atom_pairs_of_the_blocks_that_can_touch():
+    """Two bodies 5 A apart in a 100 A P-1 cell: only each body with itself (identity) can touch."""
+    from xdxd_cctbx.known_molecule.contact_penalty import kept_pair_fraction
+
+    sg = sgtbx.space_group_info("P -1").group()
+    rots, trs = all_operations(sg)
+    orth = torch.eye(3, dtype=torch.float64) * 100.0
+    offsets = torch.tensor([[0.0, 0.0, 0.0], [0.8, 0.0, 0.0], [0.0, 0.8, 0.0],  # body 0 (3 atoms)
+                            [5.0, 0.0, 0.0], [5.0, 0.8, 0.0]], dtype=torch.float64)  # body 1 (2 atoms)
+    frac = ((offsets + 25.0) / 100.0).unsqueeze(0)
+    kept = kept_pair_fraction(frac, torch.tensor(rots), torch.tensor(trs), orth, 2.8, [(0, 3), (3, 5)])
+    assert kept == pytest.approx((3 * 3 + 2 * 2) / (2 * 5 * 5))
+
+
+def _problem(symbol, cell, copies=1):
+    """A placement problem of ``copies`` bodies of coronene, 24 atoms (data: dummy amplitudes)."""
+    from cctbx import crystal, miller
+    from cctbx.array_family import flex
+
+    from xdxd_cctbx.known_molecule import parse_molecule
+    from xdxd_cctbx.known_molecule.conformers import embed_ensemble
+    from xdxd_cctbx.known_molecule.placement import Body, PlacementProblem
+
+    cs = crystal.symmetry(unit_cell=cell, space_group_symbol=symbol)
+    ensemble = embed_ensemble(parse_molecule("c1cc2ccc3ccc4ccc5ccc6ccc1c1c2c3c4c5c61"), n_conformers=1, seed=0)[0]
+    indices = miller.build_set(cs, anomalous_flag=False, d_min=3.0)
+    dummy = indices.array(data=flex.double(indices.size(), 1.0)).set_observation_type_xray_amplitude()
+    return PlacementProblem(dummy, [Body(ensemble) for _ in range(copies)])
+
+
+def test_the_clash_term_screens_body_pairs_only_where_that_leaves_most_pairs_out():
+    # R-3, one molecule in a large cell: most symmetry copies are far away
+    assert _problem("R -3 :H", (40.0, 40.0, 30.0, 90, 90, 120)).screen_clash
+    # fewer than 8 operations
+    assert not _problem("P 1 21/c 1", (40.0, 40.0, 30.0, 90, 90, 90)).screen_clash
+    # C2/c packed tight: every copy is near, so the screen would only add work
+    assert not _problem("C 1 2/c 1", (12.0, 13.0, 10.5, 90, 103, 90)).screen_clash
+    # more than 4 bodies: one Python-level block per body pair
+    assert not _problem("R -3 :H", (40.0, 40.0, 30.0, 90, 90, 120), copies=5).screen_clash

@@ -73,13 +73,12 @@ def _penalty_and_gradient(frac: torch.Tensor, op_rot: torch.Tensor, op_tr: torch
     return total, grad
 
 
-def _screened_penalty_and_gradient(frac, op_rot, op_tr, orth, thr, active_pairs, same_body, identity_op,
-                                   ranges, on_site, want_grad):
-    """As :func:`_penalty_and_gradient`, over the (pose, operation, body pair) blocks that can touch."""
+def _near_blocks(frac: torch.Tensor, op_rot: torch.Tensor, op_tr: torch.Tensor, orth: torch.Tensor,
+                 longest_contact: float, ranges: Ranges) -> torch.Tensor:
+    """(B,S,K,K) True where body k of a pose can touch the copy of body m under operation s:
+    their centroids are closer than their radii plus the longest contact distance."""
     bsz = frac.shape[0]
     n_ops = op_rot.shape[0]
-    total = torch.zeros(bsz, dtype=frac.dtype)
-    grad = torch.zeros_like(frac) if want_grad else None
     orth_t = orth.T
     cart = frac @ orth_t
     centre = torch.stack([frac[:, lo:hi].mean(1) for lo, hi in ranges], 1)  # (B,K,3) fractional
@@ -93,8 +92,27 @@ def _screened_penalty_and_gradient(frac, op_rot, op_tr, orth, thr, active_pairs,
     shifts = torch.tensor([[i, j, k] for i in (-1, 0, 1) for j in (-1, 0, 1) for k in (-1, 0, 1)],
                           dtype=frac.dtype)
     nearest = ((dc.unsqueeze(-2) + shifts) @ orth_t).norm(dim=-1).min(-1).values  # (B,S,K,K)
-    reach = radius.unsqueeze(2) + radius.unsqueeze(1) + float(thr.max()) + 1e-3  # (B,K,K)
-    near = nearest < reach.unsqueeze(1)  # (B,S,K,K)
+    reach = radius.unsqueeze(2) + radius.unsqueeze(1) + longest_contact + 1e-3  # (B,K,K)
+    return nearest < reach.unsqueeze(1)
+
+
+def kept_pair_fraction(frac: torch.Tensor, op_rot: torch.Tensor, op_tr: torch.Tensor, orth: torch.Tensor,
+                       longest_contact: float, ranges: Ranges) -> float:
+    """The fraction of the atom pairs (over poses, operations and body pairs) that screening keeps
+    for these poses (B,N,3): near 1, screening only adds its own overhead to the all-pairs sum."""
+    with torch.no_grad():
+        near = _near_blocks(frac, op_rot, op_tr, orth, longest_contact, ranges).to(torch.float64)
+    sizes = torch.tensor([hi - lo for lo, hi in ranges], dtype=torch.float64)
+    pairs = sizes[:, None] * sizes[None, :]
+    return float((near * pairs).sum() / (near.shape[0] * near.shape[1] * pairs.sum()))
+
+
+def _screened_penalty_and_gradient(frac, op_rot, op_tr, orth, thr, active_pairs, same_body, identity_op,
+                                   ranges, on_site, want_grad):
+    """As :func:`_penalty_and_gradient`, over the (pose, operation, body pair) blocks that can touch."""
+    total = torch.zeros(frac.shape[0], dtype=frac.dtype)
+    grad = torch.zeros_like(frac) if want_grad else None
+    near = _near_blocks(frac, op_rot, op_tr, orth, float(thr.max()), ranges)
     for k, site_ops in on_site.items():  # a body's own images under its site's operations are itself
         near[:, :, k, k] &= site_ops < 0.5
     for k, (lo_k, hi_k) in enumerate(ranges):

@@ -33,7 +33,7 @@ import torch
 from xdxd_cctbx.errors import InputError
 from xdxd_cctbx.known_molecule import search_clock
 from xdxd_cctbx.known_molecule.conformers import ConformerSet, sample_torsion_angles
-from xdxd_cctbx.known_molecule.contact_penalty import contact_penalty
+from xdxd_cctbx.known_molecule.contact_penalty import contact_penalty, kept_pair_fraction
 from xdxd_cctbx.known_molecule.molecules import METALS
 from xdxd_cctbx.known_molecule.sites import SiteChoice, all_operations
 
@@ -147,8 +147,15 @@ def normalise_intensities(i_over_eps: np.ndarray, bins: np.ndarray) -> np.ndarra
     return i_over_eps / np.maximum(mean[bins], 1e-30)
 
 
-SCREEN_MIN_OPERATIONS = 8  # groups with this many operations (and SCREEN_MIN_ATOMS) screen body pairs
-SCREEN_MIN_ATOMS = 24  # in the clash term; for fewer atoms the all-pairs sum is faster
+# The clash term screens body pairs (contact_penalty's ``screen``) only where that is faster
+# (benchmarks/clash_screen_survey.py): in groups of SCREEN_MIN_OPERATIONS or more, with
+# SCREEN_MIN_ATOMS or more atoms, at most SCREEN_MAX_BODIES bodies (each body pair is a Python-level
+# block), and when the screen keeps less than SCREEN_MAX_KEPT of the atom pairs of random poses.
+SCREEN_MIN_OPERATIONS = 8
+SCREEN_MIN_ATOMS = 24
+SCREEN_MAX_BODIES = 4
+SCREEN_MAX_KEPT = 0.5
+SCREEN_SAMPLE_POSES = 128
 SMOOTHING_FRACTION = 0.5  # of optimise's steps during which the correlation's resolution weighting fades
 MINOR_POWER = 0.2  # a body scattering less than this times the strongest body is a minor one
 
@@ -207,6 +214,7 @@ class PlacementProblem:
                                         & np.all(np.abs(trs) < 1e-6, axis=1))[0][0])
         self._setup_bodies()
         self._setup_clash()
+        self.screen_clash = self._screening_pays()
 
     # -- set-up -------------------------------------------------------------
     def _setup_bodies(self) -> None:
@@ -257,6 +265,21 @@ class PlacementProblem:
             else:
                 self.site_excl.append(None)
                 self.same_element.append(None)
+
+    def _screening_pays(self) -> bool:
+        """Whether the clash term should leave out body pairs too far apart to touch (the same
+        values either way; see SCREEN_MIN_OPERATIONS). Decided once, on random poses drawn from a
+        generator of its own (the search's random numbers are not touched)."""
+        if (self.op_rot.shape[0] < SCREEN_MIN_OPERATIONS or len(self.elements) < SCREEN_MIN_ATOMS
+                or len(self.bodies) > SCREEN_MAX_BODIES):
+            return False
+        poses = self.random_poses(SCREEN_SAMPLE_POSES, torch.Generator().manual_seed(0))
+        with torch.no_grad():
+            frac = self.coordinates(poses, torsions=False)
+        ranges = list(zip(self.offsets[:-1], self.offsets[1:]))
+        kept = kept_pair_fraction(frac, self.op_rot, self.op_tr, self.orth, float(self.clash_thr.max()), ranges)
+        logger.debug("clash term: screening keeps %.2f of the atom pairs of random poses", kept)
+        return kept < SCREEN_MAX_KEPT
 
     def set_active(self, bodies: Optional[Sequence[int]] = None) -> None:
         """Only these bodies scatter and clash (None: all); the others are ignored."""
@@ -349,8 +372,7 @@ class PlacementProblem:
         ranges = list(zip(self.offsets[:-1], self.offsets[1:]))
         total = contact_penalty(frac, self.op_rot, self.op_tr, self.orth, self.clash_thr,
                                 self.active[:, None] * self.active[None, :], self.same_body, self.identity_op,
-                                ranges, on_site, screen=self.op_rot.shape[0] >= SCREEN_MIN_OPERATIONS
-                                and frac.shape[1] >= SCREEN_MIN_ATOMS)
+                                ranges, on_site, screen=self.screen_clash)
         return (total + self.site_weight * self.site_mismatch(frac, poses)) / frac.shape[1]
 
     def site_mismatch(self, frac: torch.Tensor, poses: PoseBatch) -> torch.Tensor:
