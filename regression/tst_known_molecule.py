@@ -518,3 +518,29 @@ def test_half_a_molecule_is_shared_out_over_the_sites_the_data_show(centres, spl
     spec = parse_molecule("[O-][Cl+3]([O-])([O-])[O-]", copies=0.5)
     ions = {0: embed_ensemble(spec, n_conformers=4)[0]}
     assert choose_site_splits([spec], data.f_obs, cs.space_group_info(), ions) == {0: split}
+
+
+def test_merged_attempts_keep_each_attempts_best_poses_for_the_polish(rigid_p21c_problem):
+    """A later attempt's poses can push an earlier attempt's out of the pool by rigid loss;
+    those stay aside (``attempt_best``) for the atom-level polish."""
+    import torch
+
+    from xdxd_cctbx.known_molecule.pose_pool import PosePool
+    from xdxd_cctbx.known_molecule.search import _merge_attempt
+
+    problem, _ = rigid_p21c_problem
+    gen = torch.Generator().manual_seed(5)
+    first, second = PosePool(problem, 4), PosePool(problem, 4)
+    first_poses, second_poses = problem.random_poses(4, gen), problem.random_poses(4, gen)
+    first.add(first_poses, torch.tensor([0.5, 0.6, 0.7, 0.8]))
+    second.add(second_poses, torch.tensor([0.1, 0.2, 0.3, 0.4]))
+    first_best = first.top(2)
+    _merge_attempt(first, second, 2)
+    assert first.losses.tolist() == pytest.approx([0.1, 0.2, 0.3, 0.4])  # the first attempt's poses are out
+    assert len(first.attempt_best) == 2
+    assert torch.equal(first.attempt_best[0].trans, first_best.trans)
+    assert torch.equal(first.attempt_best[1].trans, second.top(2).trans)
+    third = PosePool(problem, 4)
+    third.add(problem.random_poses(4, gen), torch.tensor([0.9, 1.0, 1.1, 1.2]))
+    _merge_attempt(first, third, 2)
+    assert len(first.attempt_best) == 3 and first.attempt_best[2].size == 2

@@ -20,6 +20,13 @@ class PosePool:
         self.size = size
         self.poses: Optional[PoseBatch] = None
         self.losses = torch.zeros(0)
+        # each attempt's best poses, when several attempts were merged (a later attempt's poses can
+        # push them out of the pool by rigid loss, though the atom-level polish may fit them best)
+        self.attempt_best: List[PoseBatch] = []
+
+    def top(self, n: int) -> PoseBatch:
+        """The ``n`` best poses (fewer if the pool holds fewer)."""
+        return self.poses.select(torch.arange(min(self.poses.size, n)))
 
     def add(self, poses: PoseBatch, losses: torch.Tensor) -> None:
         if self.poses is not None:

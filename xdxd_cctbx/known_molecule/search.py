@@ -37,7 +37,10 @@ the basin of a correct pose more than they help to find it):
    One that ends early without a converged fit is followed by a fresh one
    (new seed, twice the starts); one that converges early is repeated once
    from another seed (``confirm``) when as much time is left. The best poses
-   of all attempts are kept.
+   of all attempts are kept, and each attempt's own best are set aside for
+   the polish: a pose whose rigid fit ranks low (the molecule's crystal
+   conformation is not among the conformers) may be the one that the
+   atom-level polish fits.
 3. A weak scatterer on special sites (half a chloride beside a cluster) whose
    fractional copy can be shared out in other ways gets those tried with the
    rest placed (:mod:`.split_check`; ``SPLIT_CHECK_FRACTION`` of the time),
@@ -46,8 +49,10 @@ the basin of a correct pose more than they help to find it):
    on others (where its atoms alone fitted nearly as well there), gets a
    search of its own per other split (at most two) when the first, given its
    share of the time, does not converge.
-4. The best distinct poses become structures; restrained refinement of the
-   first ``n_refine`` (restraints from the molecule) picks the winner.
+4. The best poses, and each attempt's best, are polished atom by atom
+   (restrained by the molecule's geometry); the best distinct ones become
+   structures; restrained refinement of the first ``n_refine`` (restraints
+   from the molecule) picks the winner.
 
 Duplicates are recognised by |F_calc| (equivalent solutions, origin shifts and
 the enantiomorph included, have the same amplitudes).
@@ -394,7 +399,7 @@ def search_poses(problem: PlacementProblem, params, deadline: float) -> PosePool
                     attempt - 1, deadline - search_clock.now())
         more = _one_attempt(problem, params, deadline, starter, int(params.seed) + 7919 * (attempt - 1),
                             2 * int(params.n_starts), params.max_restarts >= attempt, first)
-        pool.add(more.poses, more.losses)
+        _merge_attempt(pool, more, 2 * int(params.n_candidates))
     if (attempt == 1 and params.confirm and float(pool.losses[0]) < CONVERGED_LOSS
             and deadline - search_clock.now() >= first):
         logger.info("converged (best loss %.4f) in %.0f s: a confirming attempt from another seed",
@@ -402,8 +407,17 @@ def search_poses(problem: PlacementProblem, params, deadline: float) -> PosePool
         more = _one_attempt(problem, params, deadline, starter, int(params.seed) + 7919,
                             int(params.n_starts), False, first)
         logger.info("confirming attempt: best loss %.4f (first %.4f)", float(more.losses[0]), float(pool.losses[0]))
-        pool.add(more.poses, more.losses)
+        _merge_attempt(pool, more, 2 * int(params.n_candidates))
     return pool
+
+
+def _merge_attempt(pool: PosePool, more: PosePool, n_best: int) -> None:
+    """Merge another attempt's pool into ``pool``, keeping each attempt's ``n_best`` poses aside
+    for the atom-level polish (``PosePool.attempt_best``)."""
+    if not pool.attempt_best:
+        pool.attempt_best.append(pool.top(n_best))
+    pool.attempt_best.append(more.top(n_best))
+    pool.add(more.poses, more.losses)
 
 
 def _stage_runner(params):
@@ -582,6 +596,13 @@ def _place(f_obs, molecules, unit_cell_content, params, copies, i_obs, e_obs) ->
     if params.polish_steps:
         frac, losses, corr = polish(problem, top, n_steps=params.polish_steps)
         logger.info("atom-level polish: best loss %.4f -> %.4f", float(pool.losses[0]), float(losses.min()))
+        if pool.attempt_best:  # polished apart, so the pool's own poses polish exactly as without them
+            aside = PoseBatch.cat(pool.attempt_best)
+            frac_a, losses_a, corr_a = polish(problem, aside, n_steps=params.polish_steps)
+            logger.info("atom-level polish of %d attempts' best poses: best loss %.4f", len(pool.attempt_best),
+                        float(losses_a.min()))
+            top = PoseBatch.cat([top, aside])
+            frac, losses, corr = torch.cat([frac, frac_a]), torch.cat([losses, losses_a]), torch.cat([corr, corr_a])
         keep = torch.tensor(distinct(problem, frac, losses) or [int(torch.argmin(losses))], dtype=torch.long)
         frac, losses, corr = frac[keep], losses[keep], corr[keep]
         sites = [s[keep] for s in top.site]
