@@ -590,7 +590,7 @@ def _place(f_obs, molecules, unit_cell_content, params, copies, i_obs, e_obs) ->
     best = [(b.conformers, int(pool.poses.conf[k][0])) for k, b in enumerate(problem.bodies)]
     logger.info("best pose's conformers: %s", ", ".join(
         f"{cs.molecule} {c} ({cs.origin[c]})" for cs, c in best if cs.n_conformers > 1) or "rigid bodies")
-    top = pool.poses.select(torch.arange(min(pool.poses.size, 2 * params.n_candidates)))
+    top = pool.top(2 * params.n_candidates)
     if data_cut:  # the polish and the candidates' R1 on all reflections
         problem = make_problem(problem.bodies, f_obs)
     if params.polish_steps:
