@@ -10,15 +10,11 @@ Public API::
     candidates = place_molecules(f_obs, ["CC(=O)Nc1ccc(O)cc1"], unit_cell_content, params)
     best = candidates[0]      # .xray_structure, .score, .correlation, .r1, .molecules
 
-See :mod:`.search` for the schedule and the PHIL scope.
+See :mod:`.search` for the schedule and :mod:`.phil_scope` for the parameters.
 """
 from xdxd_cctbx.known_molecule.molecules import MoleculeSpec, parse_molecule, parse_molecules
-from xdxd_cctbx.known_molecule.search import (
-    PlacedCandidate,
-    default_params,
-    master_phil_str,
-    place_molecules,
-)
+from xdxd_cctbx.known_molecule.phil_scope import default_params, master_phil_str
+from xdxd_cctbx.known_molecule.search import PlacedCandidate, place_molecules
 
 __all__ = [
     "MoleculeSpec",
