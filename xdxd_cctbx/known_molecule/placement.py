@@ -219,6 +219,7 @@ class PlacementProblem:
     # -- set-up -------------------------------------------------------------
     def _setup_bodies(self) -> None:
         self.offsets = np.cumsum([0] + [b.n_atoms for b in self.bodies])
+        self.body_ranges = list(zip(self.offsets[:-1], self.offsets[1:]))  # atoms of each body
         self.conf_coords = [torch.tensor(b.conformers.coords, dtype=self.dtype) for b in self.bodies]
         self.tors_axes, self.tors_masks, self.far = [], [], []
         for b in self.bodies:
@@ -276,8 +277,8 @@ class PlacementProblem:
         poses = self.random_poses(SCREEN_SAMPLE_POSES, torch.Generator().manual_seed(0))
         with torch.no_grad():
             frac = self.coordinates(poses, torsions=False)
-        ranges = list(zip(self.offsets[:-1], self.offsets[1:]))
-        kept = kept_pair_fraction(frac, self.op_rot, self.op_tr, self.orth, float(self.clash_thr.max()), ranges)
+        kept = kept_pair_fraction(frac, self.op_rot, self.op_tr, self.orth, float(self.clash_thr.max()),
+                                  self.body_ranges)
         logger.debug("clash term: screening keeps %.2f of the atom pairs of random poses", kept)
         return kept < SCREEN_MAX_KEPT
 
@@ -369,10 +370,9 @@ class PlacementProblem:
     def clash(self, frac: torch.Tensor, poses: PoseBatch) -> torch.Tensor:
         """Soft short-contact penalty per pose (B,): (sum relu(d0 - d)^2 + site mismatch) / N."""
         on_site = {k: m[poses.site[k]].to(frac.dtype) for k, m in enumerate(self.site_excl) if m is not None}
-        ranges = list(zip(self.offsets[:-1], self.offsets[1:]))
         total = contact_penalty(frac, self.op_rot, self.op_tr, self.orth, self.clash_thr,
                                 self.active[:, None] * self.active[None, :], self.same_body, self.identity_op,
-                                ranges, on_site, screen=self.screen_clash)
+                                self.body_ranges, on_site, screen=self.screen_clash)
         return (total + self.site_weight * self.site_mismatch(frac, poses)) / frac.shape[1]
 
     def site_mismatch(self, frac: torch.Tensor, poses: PoseBatch) -> torch.Tensor:
