@@ -73,7 +73,7 @@ from xdxd_cctbx.known_molecule.bodies import build_bodies
 from xdxd_cctbx.known_molecule.fractional_sites import plausible_splits
 from xdxd_cctbx.known_molecule.molecules import (
     check_cell_volume, parse_molecules, resolve_copies)
-from xdxd_cctbx.known_molecule.phil_scope import default_params, master_phil_str  # noqa: F401 (re-exported)
+from xdxd_cctbx.known_molecule.phil_scope import default_params
 from xdxd_cctbx.known_molecule.placement import PlacementProblem, PoseBatch, swap_conformers
 from xdxd_cctbx.known_molecule.polish import polish
 from xdxd_cctbx.known_molecule.pose_moves import torsion_flips, torsion_kicks
